@@ -1,0 +1,34 @@
+# shstk: `make demo` and `make test` set everything up on a fresh machine.
+# Prerequisites: Python 3.11+, gcc, make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all demo test lint bench cet-glibc clean
+
+all: $(STAMP)
+
+# The virtualenv and the package (with its native fast path, built by pip).
+$(STAMP): pyproject.toml setup.py src/shstk/emu/cpu/fastpath.c
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -n 2 -q
+
+bench: $(STAMP)
+	$(PY) -m pip install -q '.[bench]' >/dev/null 2>&1 || $(PY) -m pip install -q matplotlib
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/shstk/emu/cpu/*.so

@@ -1,0 +1,3 @@
+from shstk.cli import main
+
+raise SystemExit(main())

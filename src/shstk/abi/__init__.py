@@ -1,0 +1,1 @@
+"""Numbers and layouts of the Linux x86-64 ABI. Constants only; no logic."""

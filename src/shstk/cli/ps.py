@@ -1,0 +1,16 @@
+"""`shstk ps` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from shstk.errors import ShstkError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ps", help="(not implemented yet)")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    raise ShstkError("'ps' is not implemented yet")

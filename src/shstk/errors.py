@@ -1,0 +1,20 @@
+"""Errors a user can act on. The CLI prints their message on one line; no traceback."""
+
+
+class ShstkError(Exception):
+    """A problem with the user's input or environment, reported as one line."""
+
+    exit_code = 2
+
+
+class UsageError(ShstkError):
+    """Options that make no sense together, or a malformed argument."""
+
+
+class BadElf(ShstkError):
+    """A file that is not a usable ELF object (truncated, corrupted, wrong machine)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
