@@ -45,3 +45,39 @@ EM_X86_64 = 62
 EM_386 = 3
 ELFCLASS64 = 2
 ELFCLASS32 = 1
+ET_REL = 1
+ET_CORE = 4
+EM_AARCH64 = 183
+EM_RISCV = 243
+ELFDATA2LSB = 1
+ELFDATA2MSB = 2
+EV_CURRENT = 1
+PN_XNUM = 0xFFFF
+
+ELF64_EHDR_SIZE = 64
+ELF64_PHDR_SIZE = 56
+ELF64_DYN_SIZE = 16
+ELF_NOTE_HEADER_SIZE = 12  # namesz, descsz, type (same for ELF32 and ELF64)
+
+# The kernel refuses a program header table larger than this (fs/binfmt_elf.c,
+# elf_read_phdrs): a bound for hostile files too.
+MAX_PHDR_TABLE_BYTES = 65536
+
+# Dynamic section tags read by ld.so's search for dependencies.
+DT_NULL = 0
+DT_NEEDED = 1
+DT_STRTAB = 5
+DT_STRSZ = 10
+DT_SONAME = 14
+DT_RPATH = 15
+DT_RUNPATH = 29
+DT_FLAGS = 30
+DT_FLAGS_1 = 0x6FFFFFFB
+DF_ORIGIN = 0x1
+DF_1_NODEFLIB = 0x800
+DF_1_PIE = 0x08000000
+
+# Properties in NT_GNU_PROPERTY_TYPE_0 notes that glibc's x86 loader reads
+# (sysdeps/x86/dl-prop.h): they are 4 bytes each and sorted by type.
+GNU_PROPERTY_NOTE_NAME = b"GNU\0"
+X86_CET_BITS = GNU_PROPERTY_X86_FEATURE_1_IBT | GNU_PROPERTY_X86_FEATURE_1_SHSTK
