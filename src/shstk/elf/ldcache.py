@@ -170,7 +170,9 @@ def _parse_new(data: bytes, base: int, fmt: str) -> LdCache:
     if end > len(data):
         raise LdCacheError(f"cache claims {nlibs} entries, file is too short")
     table = data[base:]  # new-format string offsets count from the header
-    generator, hwcaps = _extensions(table, ext_offset)
+    # Extension offsets count from the start of the file (dl-cache.c cache_extension_load),
+    # which differs from the header in the compat layout.
+    generator, hwcaps = _extensions(data, ext_offset, table)
     entries = []
     for flags, key, value, _os, hwcap in _NEW_ENTRY.iter_unpack(data[start:end]):
         subdir = None
@@ -182,21 +184,21 @@ def _parse_new(data: bytes, base: int, fmt: str) -> LdCache:
     return LdCache(fmt, tuple(entries), generator)
 
 
-def _extensions(table: bytes, offset: int) -> tuple[str | None, list[str]]:
+def _extensions(data: bytes, offset: int, table: bytes) -> tuple[str | None, list[str]]:
     """The generator string and the glibc-hwcaps subdirectory names, if present."""
-    if offset == 0 or offset + _EXT_HEADER.size > len(table):
+    if offset == 0 or offset + _EXT_HEADER.size > len(data):
         return None, []
-    magic, count = _EXT_HEADER.unpack_from(table, offset)
+    magic, count = _EXT_HEADER.unpack_from(data, offset)
     if magic != _EXT_MAGIC:
         return None, []
     generator: str | None = None
     hwcaps: list[str] = []
     for i in range(min(count, 64)):
         pos = offset + _EXT_HEADER.size + i * _EXT_SECTION.size
-        if pos + _EXT_SECTION.size > len(table):
+        if pos + _EXT_SECTION.size > len(data):
             break
-        tag, _flags, sec_offset, size = _EXT_SECTION.unpack_from(table, pos)
-        blob = table[sec_offset:sec_offset + size]
+        tag, _flags, sec_offset, size = _EXT_SECTION.unpack_from(data, pos)
+        blob = data[sec_offset:sec_offset + size]
         if tag == _EXT_TAG_GENERATOR:
             generator = blob.decode("utf-8", "replace")
         elif tag == _EXT_TAG_GLIBC_HWCAPS:

@@ -84,6 +84,8 @@ class Closure:
     interpreter: str | None
     objects: list[LoadedObject]
     missing: list[MissingObject]
+    interpreter_needed: bool = False  # some DT_NEEDED names ld.so (it is then in the
+    # search list; otherwise ld.so unlinks itself from the list, and ldd omits it)
 
     @property
     def kind(self) -> str:
@@ -317,9 +319,10 @@ class _ClosureBuilder:
                 child = self._map(name, obj)
                 if child is not None:
                     queue.append(child)
-        if self.interp is not None and self.interp not in self.objects:
+        needed = self.interp is not None and self.interp in self.objects
+        if self.interp is not None and not needed:
             self.objects.append(self.interp)
-        return Closure(self.exe, info.interp, self.objects, self.missing)
+        return Closure(self.exe, info.interp, self.objects, self.missing, needed)
 
     def _load_interpreter(self, info: ObjectInfo) -> None:
         if info.interp is None:

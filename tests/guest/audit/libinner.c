@@ -1,0 +1,4 @@
+const char *inner(void)
+{
+    return "hello from libinner\n";
+}

@@ -1,0 +1,7 @@
+/* Needs libinner: lets tests check breadth-first order and DT_RPATH inheritance. */
+const char *inner(void);
+
+const char *outer(void)
+{
+    return inner();
+}
