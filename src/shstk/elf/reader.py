@@ -156,11 +156,11 @@ class ElfImage:
 
     # -- reading -------------------------------------------------------------------
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read(self, offset: int, size: int, what: str = "data") -> bytes:
         """Read exactly `size` bytes at `offset` or raise BadElf (truncated file)."""
         if offset < 0 or size < 0 or offset + size > self.size:
-            raise BadElf(self.path, f"truncated: needs bytes {offset:#x}..{offset + size:#x}"
-                                    f" but the file has {self.size:#x}")
+            raise BadElf(self.path, f"truncated: {what} at {offset:#x}..{offset + size:#x}"
+                                    f" is past the end of the file ({self.size} bytes)")
         data = os.pread(self._fd, size, offset)
         if len(data) != size:
             raise BadElf(self.path, "file shrank while being read")
@@ -177,7 +177,7 @@ class ElfImage:
         if seg.filesz > limit:
             raise BadElf(self.path, f"{_type_name(seg.type)} segment of {seg.filesz} bytes"
                                     " is implausibly large")
-        return self.read(seg.offset, seg.filesz)
+        return self.read(seg.offset, seg.filesz, f"{_type_name(seg.type)} segment")
 
     def vaddr_to_offset(self, vaddr: int) -> int | None:
         """File offset of a virtual address inside a PT_LOAD segment's file bytes."""
@@ -218,7 +218,8 @@ class ElfImage:
         self.little_endian = ei_data == E.ELFDATA2LSB
         structs = _structs(self.little_endian, self.elfclass)
         ehdr_size = structs.Elf_Ehdr.sizeof()
-        ehdr = _parse(self.path, structs.Elf_Ehdr, self.read(0, ehdr_size), "ELF header")
+        ehdr = _parse(self.path, structs.Elf_Ehdr, self.read(0, ehdr_size, "ELF header"),
+                      "ELF header")
         self.e_type = _enum_value(ehdr["e_type"], _E_TYPES)
         self.e_machine = _enum_value(ehdr["e_machine"], {})
         self.segments = self._read_program_headers(structs, ehdr)
@@ -238,7 +239,7 @@ class ElfImage:
         if table_size > E.MAX_PHDR_TABLE_BYTES:
             raise BadElf(self.path, f"{phnum} program headers: larger than the kernel"
                                     " accepts (64 KiB)")
-        table = self.read(phoff, table_size)
+        table = self.read(phoff, table_size, "program header table")
         segments = []
         for i in range(phnum):
             raw = table[i * phentsize:(i + 1) * phentsize]
