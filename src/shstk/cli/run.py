@@ -1,16 +1,85 @@
-"""`shstk run` (placeholder until its issue lands)."""
+"""`shstk run`: run an x86-64 Linux program with shadow stacks enforced."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from shstk.errors import ShstkError
+from shstk.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="(not implemented yet)")
+    p = sub.add_parser(
+        "run", help="run an x86-64 Linux program with shadow stacks enforced",
+        description="Run an unmodified x86-64 Linux program in an emulator whose CPU "
+        "enforces shadow stacks (CET SHSTK) and whose kernel implements Linux's "
+        "shadow-stack API. The program's output and exit status are the command's.")
+    p.add_argument("program", metavar="PROG", help="program to run (searched in PATH)")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="arguments for the program")
+    p.add_argument("--strace", action="store_true",
+                   help="print each system call to stderr, in strace's format")
+    p.add_argument("--sysroot", default="/", metavar="DIR",
+                   help="root directory the program sees (read-only; default /)")
+    p.add_argument("--rw", action="append", default=[], metavar="DIR",
+                   help="allow writes below DIR (repeatable)")
+    p.add_argument("--env", action="append", default=[], metavar="K=V",
+                   help="add or override an environment variable")
+    p.add_argument("--unset", action="append", default=[], metavar="K",
+                   help="remove an environment variable")
+    p.add_argument("--max-insns", type=int, metavar="N",
+                   help="stop after about N guest instructions (exit status 124)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="stop after S seconds of wall time (exit status 124)")
+    p.add_argument("--kernel", default="mainline", metavar="NAME",
+                   help="kernel profile: mainline (default), 6.6, nousershstk, no-shstk, "
+                   "clone3-shadow-stack-size, clone3-shstk-token")
+    p.add_argument("--shstk", default="auto", choices=("auto", "on", "off", "permissive"),
+                   help="loader policy: enable shadow stacks at start when the program is "
+                   "marked (auto), always (on), never (off), or auto without the lock "
+                   "(permissive)")
+    p.add_argument("--glibc-tunables", metavar="STRING",
+                   help="GLIBC_TUNABLES for the guest (glibc.cpu.x86_shstk=..., "
+                   "glibc.cpu.hwcaps=SHSTK)")
+    p.add_argument("--engine", choices=("native", "python"),
+                   help="shadow-stack engine: native C fast path (default when built) or "
+                   "the pure-Python fallback (also: SHSTK_ENGINE=python)")
+    p.add_argument("--virtual-time", action="store_true",
+                   help="clocks follow the instruction count (reproducible runs)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed for AT_RANDOM and getrandom (reproducible runs)")
+    p.add_argument("--report", choices=("text", "json"), default="text",
+                   help="format of the report printed when a signal ends the program")
+    p.add_argument("--report-file", metavar="FILE",
+                   help="write the report there instead of stderr")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="say what the loader policy decided, and why")
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    raise ShstkError("'run' is not implemented yet")
+    from shstk.run.report import to_json
+    from shstk.run.runner import RunOptions, run
+
+    if args.args and args.args[0] == "--":
+        args.args = args.args[1:]
+    opts = RunOptions(
+        program=args.program, args=args.args, sysroot=args.sysroot, rw=args.rw,
+        env=args.env, unset=args.unset, strace=args.strace, max_insns=args.max_insns,
+        timeout=args.timeout, kernel=args.kernel, shstk=args.shstk, engine=args.engine,
+        virtual_time=args.virtual_time, seed=args.seed, report=args.report,
+        report_file=args.report_file, verbose=args.verbose,
+        glibc_tunables=args.glibc_tunables)
+    result = run(opts)
+    if result.report is not None:
+        text = to_json(result.report) if opts.report == "json" else result.report.text
+        if opts.report_file:
+            try:
+                with open(opts.report_file, "w") as f:
+                    f.write(text + "\n")
+            except OSError as exc:
+                raise UsageError(f"--report-file {opts.report_file}: {exc.strerror}") from None
+        else:
+            sys.stdout.flush()
+            print(text, file=sys.stderr)
+    return result.exit_status

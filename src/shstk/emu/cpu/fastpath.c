@@ -1,0 +1,345 @@
+/*
+ * shstk native fast path: shadow-stack enforcement at Unicorn block boundaries.
+ *
+ * Unicorn always ends a translation block after a near CALL, RET or SYSCALL
+ * (UNICORN-NOTES.md), so a block hook can decide, at the *next* block entry,
+ * what the previous block's last instruction did:
+ *   - after a CALL, push its return address (the end of the previous block)
+ *     on the shadow stack;
+ *   - after a RET, the new block address *is* the popped return address:
+ *     compare it with the shadow-stack top (full 64 bits) and pop.
+ * A mismatch is #CP(near-ret). #CP is a fault, so the RET is rewound (RIP back
+ * to the RET, RSP back by 8 + imm16, SSP untouched) before stopping: a handler
+ * that repairs the shadow stack can return and the RET is retried.
+ *
+ * Python keeps everything else (decoding, CET instructions, the kernel). This
+ * file is deliberately small: no Unicorn or capstone headers; Unicorn entry
+ * points are passed in as function pointers, so the object only needs a C
+ * compiler to build. The pure-Python engine (engine.py) mirrors this logic
+ * line for line and must give identical results.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K_NONE 0
+#define K_CALL 1
+#define K_RET 2
+
+#define EV_NONE 0
+#define EV_CP 1       /* control-protection fault, code in event_code */
+#define EV_SSFAULT 2  /* shadow-stack access to a non-shadow-stack page */
+#define EV_BUDGET 3   /* quantum used up: stopped at a block start */
+#define EV_DECODE 4   /* decode callback asked to stop (error) */
+
+#define CET_SHSTK_EN 1u
+#define SSR_WRITABLE 1u
+
+#define DECODE_OK 0
+#define DECODE_RESTART 1
+#define DECODE_STOP 2
+
+typedef int (*uc_reg_read_t)(void *uc, int regid, void *value);
+typedef int (*uc_reg_write_t)(void *uc, int regid, const void *value);
+typedef int (*uc_emu_stop_t)(void *uc);
+
+struct ss_cpu;
+typedef int (*decode_cb_t)(struct ss_cpu *cpu, uint64_t addr, uint32_t size);
+
+typedef struct {
+    uint64_t addr; /* block start; 0 = empty slot */
+    uint64_t last; /* address of the block's last instruction */
+    uint32_t size;
+    uint32_t ninsns;
+    uint16_t kind;
+    uint16_t ret_imm;
+    uint32_t pad;
+} ss_block;
+
+typedef struct {
+    uint64_t start, end; /* guest range of one shadow-stack VMA */
+    uint64_t host;       /* host address of start */
+    uint64_t flags;      /* SSR_WRITABLE: VM_WRITE set (shadow-stack access allowed) */
+} ss_region;
+
+typedef struct ss_cpu {
+    /* state of the running thread (saved/restored by the kernel on switches) */
+    uint64_t ssp;
+    uint64_t cet;          /* U_CET bits: SHSTK_EN, WRSS_EN */
+    uint64_t pending;      /* K_CALL / K_RET armed by the current block */
+    uint64_t pending_addr; /* CALL: return address; RET: address of the RET */
+    uint64_t pending_insn; /* CALL: address of the CALL */
+    uint64_t pending_imm;  /* RET imm16 */
+    /* last event, read by Python after uc_emu_start returns */
+    uint64_t event;
+    uint64_t event_code;
+    uint64_t event_addr;     /* faulting shadow-stack address */
+    uint64_t event_rip;      /* instruction the fault is reported at */
+    uint64_t event_expected; /* #CP: value on the shadow stack */
+    uint64_t event_actual;   /* #CP: return address taken from the normal stack */
+    uint64_t event_write;    /* SSFAULT: 1 for a push, 0 for a read */
+    /* accounting (per address space) */
+    uint64_t blocks;
+    uint64_t insns;
+    uint64_t budget; /* stop once `blocks` reaches this; 0 = no budget */
+    /* shadow-stack VMAs, sorted by start */
+    uint64_t nregions;
+    uint64_t cap_regions;
+    ss_region *regions;
+    uint64_t last_region;
+    /* decoded blocks: open addressing, capacity a power of two */
+    uint64_t cache_mask;
+    uint64_t cache_used;
+    ss_block *cache;
+    /* Unicorn entry points and register ids */
+    uc_reg_read_t reg_read;
+    uc_reg_write_t reg_write;
+    uc_emu_stop_t emu_stop;
+    decode_cb_t decode;
+    int64_t reg_rip;
+    int64_t reg_rsp;
+} ss_cpu;
+
+size_t ss_sizeof_cpu(void) { return sizeof(ss_cpu); }
+size_t ss_sizeof_block(void) { return sizeof(ss_block); }
+size_t ss_sizeof_region(void) { return sizeof(ss_region); }
+
+static inline uint64_t hash_addr(uint64_t addr) {
+    return (addr ^ (addr >> 17)) * 0x9E3779B97F4A7C15ull;
+}
+
+int ss_cache_init(ss_cpu *c, uint64_t log2cap) {
+    uint64_t cap = 1ull << log2cap;
+    ss_block *t = calloc(cap, sizeof(ss_block));
+    if (!t) return -1;
+    free(c->cache);
+    c->cache = t;
+    c->cache_mask = cap - 1;
+    c->cache_used = 0;
+    return 0;
+}
+
+static ss_block *cache_find(ss_cpu *c, uint64_t addr) {
+    uint64_t i = (hash_addr(addr) >> 20) & c->cache_mask;
+    for (;;) {
+        ss_block *b = &c->cache[i];
+        if (b->addr == addr || b->addr == 0) return b;
+        i = (i + 1) & c->cache_mask;
+    }
+}
+
+static int cache_grow(ss_cpu *c) {
+    uint64_t oldcap = c->cache_mask + 1;
+    ss_block *old = c->cache;
+    ss_block *t = calloc(oldcap * 2, sizeof(ss_block));
+    if (!t) return -1;
+    c->cache = t;
+    c->cache_mask = oldcap * 2 - 1;
+    c->cache_used = 0;
+    for (uint64_t i = 0; i < oldcap; i++) {
+        if (old[i].addr) {
+            *cache_find(c, old[i].addr) = old[i];
+            c->cache_used++;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+int ss_cache_insert(ss_cpu *c, const ss_block *blk) {
+    if (!blk->addr) return -1;
+    if ((c->cache_used + 1) * 4 > (c->cache_mask + 1) * 3 && cache_grow(c) != 0) return -1;
+    ss_block *b = cache_find(c, blk->addr);
+    if (!b->addr) c->cache_used++;
+    *b = *blk;
+    return 0;
+}
+
+/* Forget blocks that overlap [start, end): code unmapped, remapped or rewritten.
+ * Rebuilds the table, since open addressing cannot simply punch holes. */
+void ss_cache_invalidate(ss_cpu *c, uint64_t start, uint64_t end) {
+    uint64_t cap = c->cache_mask + 1;
+    ss_block *old = c->cache;
+    ss_block *t = calloc(cap, sizeof(ss_block));
+    if (!t) return;
+    c->cache = t;
+    c->cache_used = 0;
+    for (uint64_t i = 0; i < cap; i++) {
+        ss_block *b = &old[i];
+        if (!b->addr) continue;
+        if (b->addr < end && b->addr + b->size > start) continue;
+        *cache_find(c, b->addr) = *b;
+        c->cache_used++;
+    }
+    free(old);
+}
+
+int ss_cache_lookup(ss_cpu *c, uint64_t addr, ss_block *out) {
+    ss_block *b = cache_find(c, addr);
+    if (!b->addr) return 0;
+    *out = *b;
+    return 1;
+}
+
+/* Replace the shadow-stack region table (kept sorted by the caller). */
+int ss_set_regions(ss_cpu *c, const ss_region *regions, uint64_t n) {
+    if (n > c->cap_regions) {
+        ss_region *r = realloc(c->regions, n * sizeof(ss_region));
+        if (!r) return -1;
+        c->regions = r;
+        c->cap_regions = n;
+    }
+    if (n) memcpy(c->regions, regions, n * sizeof(ss_region));
+    c->nregions = n;
+    c->last_region = 0;
+    return 0;
+}
+
+void ss_free(ss_cpu *c) {
+    free(c->cache);
+    free(c->regions);
+    c->cache = NULL;
+    c->regions = NULL;
+    c->nregions = c->cap_regions = 0;
+}
+
+/* The shadow-stack VMA holding [addr, addr+8), or NULL. */
+static ss_region *find_region(ss_cpu *c, uint64_t addr) {
+    if (c->last_region < c->nregions) {
+        ss_region *r = &c->regions[c->last_region];
+        if (addr >= r->start && addr + 8 <= r->end) return r;
+    }
+    uint64_t lo = 0, hi = c->nregions;
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        ss_region *r = &c->regions[mid];
+        if (addr < r->start) hi = mid;
+        else if (addr >= r->end) lo = mid + 1;
+        else {
+            if (addr + 8 > r->end) return NULL;
+            c->last_region = mid;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* A shadow-stack access needs a shadow-stack page that is writable (VM_WRITE),
+ * reads included: Linux treats every shadow-stack fault as a write fault. */
+static uint64_t *ss_slot(ss_cpu *c, uint64_t addr) {
+    ss_region *r = find_region(c, addr);
+    if (!r || !(r->flags & SSR_WRITABLE)) return NULL;
+    return (uint64_t *)(uintptr_t)(r->host + (addr - r->start));
+}
+
+static uint64_t reg_get(ss_cpu *c, void *uc, int64_t reg) {
+    uint64_t v = 0;
+    c->reg_read(uc, (int)reg, &v);
+    return v;
+}
+
+static void reg_set(ss_cpu *c, void *uc, int64_t reg, uint64_t v) {
+    c->reg_write(uc, (int)reg, &v);
+}
+
+/* Undo a CALL whose shadow-stack push faulted: back to the CALL, RSP as before. */
+static void rewind_call(ss_cpu *c, void *uc) {
+    reg_set(c, uc, c->reg_rsp, reg_get(c, uc, c->reg_rsp) + 8);
+    reg_set(c, uc, c->reg_rip, c->pending_insn);
+}
+
+/* Undo a RET that faulted: back to the RET, the return address on the stack again. */
+static void rewind_ret(ss_cpu *c, void *uc) {
+    reg_set(c, uc, c->reg_rsp, reg_get(c, uc, c->reg_rsp) - 8 - c->pending_imm);
+    reg_set(c, uc, c->reg_rip, c->pending_addr);
+}
+
+static void stop_with(ss_cpu *c, void *uc, uint64_t ev) {
+    c->event = ev;
+    c->emu_stop(uc);
+}
+
+/* Complete the CALL or RET that ended the previous block; 0 if it faulted. */
+int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
+    uint64_t kind = c->pending;
+    c->pending = K_NONE;
+    if (kind == K_CALL) {
+        uint64_t *slot = ss_slot(c, c->ssp - 8);
+        if (!slot) {
+            c->event_code = 0;
+            c->event_addr = c->ssp - 8;
+            c->event_rip = c->pending_insn;
+            c->event_write = 1;
+            rewind_call(c, uc);
+            stop_with(c, uc, EV_SSFAULT);
+            return 0;
+        }
+        *slot = c->pending_addr;
+        c->ssp -= 8;
+    } else if (kind == K_RET) {
+        uint64_t *slot = ss_slot(c, c->ssp);
+        if (!slot) {
+            c->event_code = 0;
+            c->event_addr = c->ssp;
+            c->event_rip = c->pending_addr;
+            c->event_write = 0;
+            rewind_ret(c, uc);
+            stop_with(c, uc, EV_SSFAULT);
+            return 0;
+        }
+        if (*slot != target) {
+            c->event_code = 1; /* near ret */
+            c->event_addr = 0;
+            c->event_rip = c->pending_addr;
+            c->event_expected = *slot;
+            c->event_actual = target;
+            rewind_ret(c, uc);
+            stop_with(c, uc, EV_CP);
+            return 0;
+        }
+        c->ssp += 8;
+    }
+    return 1;
+}
+
+/* UC_HOOK_BLOCK callback. */
+void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
+    ss_cpu *c = (ss_cpu *)user_data;
+    if (c->pending && !ss_resolve_pending(c, uc, addr)) return;
+    c->blocks++;
+    if (c->budget && c->blocks >= c->budget) {
+        c->blocks--; /* the block did not run; it will be counted when it does */
+        stop_with(c, uc, EV_BUDGET);
+        return;
+    }
+    ss_block *b = cache_find(c, addr);
+    if (!b->addr || b->size != size) {
+        int r = c->decode(c, addr, size);
+        if (r == DECODE_RESTART) {
+            /* Hooks were added for this block: retranslate it before it runs. */
+            c->blocks--;
+            reg_set(c, uc, c->reg_rip, addr);
+            return;
+        }
+        if (r != DECODE_OK) {
+            c->blocks--;
+            stop_with(c, uc, EV_DECODE);
+            return;
+        }
+        b = cache_find(c, addr);
+        if (!b->addr) return;
+    }
+    c->insns += b->ninsns;
+    if (!(c->cet & CET_SHSTK_EN) || b->kind == K_NONE) return;
+    c->pending = b->kind;
+    if (b->kind == K_CALL) {
+        c->pending_addr = addr + size;
+        c->pending_insn = b->last;
+    } else {
+        c->pending_addr = b->last;
+        c->pending_imm = b->ret_imm;
+    }
+}
+
+/* Address of the hook, for uc_hook_add through ctypes. */
+void *ss_block_hook_ptr(void) { return (void *)&ss_block_hook; }

@@ -1,0 +1,457 @@
+"""The shadow-stack engines: the per-block CALL push / RET check.
+
+Two implementations with one behaviour:
+- `NativeEngine`: the C block hook in fastpath.c (built by `pip install`), registered
+  with Unicorn through ctypes; Python is only called to decode a block seen for the
+  first time.
+- `PyEngine`: the same logic in Python, registered through ctypes as well (half the
+  cost of the binding's own hook wrapper). Selected with `SHSTK_ENGINE=python`, or when
+  the native object is missing.
+
+Both keep the running thread's SSP and U_CET bits, the CALL/RET "armed" by the block
+being executed (see fastpath.c for the deferred scheme), the last event, and the
+instruction accounting. Shadow-stack memory is the host memory behind the shadow-stack
+VMAs, accessed directly (never through uc.mem_write, ~3 us a call).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shstk.emu.cpu.decode import K_CALL, K_NONE, K_RET, BlockInfo
+
+EV_NONE = 0
+EV_CP = 1
+EV_SSFAULT = 2
+EV_BUDGET = 3
+EV_DECODE = 4
+
+DECODE_OK = 0
+DECODE_RESTART = 1
+DECODE_STOP = 2
+
+CET_SHSTK_EN = 1
+CET_WRSS_EN = 2
+
+_Q = struct.Struct("<Q")
+
+# The decode callback: (addr, size) -> DECODE_*
+DecodeFn = Callable[[int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One shadow-stack VMA as the engines see it."""
+
+    start: int
+    end: int
+    host: int  # host address of `start`
+    writable: bool  # VM_WRITE: shadow-stack accesses allowed
+
+
+class _Regions:
+    """Shadow-stack VMAs with direct host access, shared by both engines' Python side."""
+
+    def __init__(self) -> None:
+        self._regions: list[tuple[int, int, memoryview, bool]] = []
+        self._last: tuple[int, int, memoryview, bool] | None = None
+
+    def set(self, regions: Iterable[Region]) -> None:
+        self._regions = [
+            (r.start, r.end, memoryview((ctypes.c_char * (r.end - r.start)).from_address(r.host))
+             .cast("B"), r.writable)
+            for r in sorted(regions, key=lambda r: r.start)
+        ]
+        self._last = None
+
+    def find(self, addr: int) -> tuple[int, int, memoryview, bool] | None:
+        last = self._last
+        if last is not None and last[0] <= addr and addr + 8 <= last[1]:
+            return last
+        for reg in self._regions:
+            if reg[0] <= addr < reg[1]:
+                if addr + 8 > reg[1]:
+                    return None
+                self._last = reg
+                return reg
+        return None
+
+    def slot(self, addr: int) -> tuple[memoryview, int] | None:
+        """Where a shadow-stack access at `addr` lands, or None if it must fault."""
+        reg = self.find(addr)
+        if reg is None or not reg[3]:
+            return None
+        return reg[2], addr - reg[0]
+
+
+class _EngineBase:
+    name = "?"
+
+    def __init__(self) -> None:
+        self.regions = _Regions()
+
+    # --- shadow-stack memory, for CET instructions and the Python hook -------------
+    def ss_read(self, addr: int) -> int | None:
+        """Shadow-stack read of 8 bytes; None means #PF (SS access to a non-SS page)."""
+        slot = self.regions.slot(addr)
+        if slot is None:
+            return None
+        return _Q.unpack_from(slot[0], slot[1])[0]
+
+    def ss_write(self, addr: int, value: int) -> bool:
+        slot = self.regions.slot(addr)
+        if slot is None:
+            return False
+        _Q.pack_into(slot[0], slot[1], value & 0xFFFFFFFFFFFFFFFF)
+        return True
+
+    def ss_write32(self, addr: int, value: int) -> bool:
+        slot = self.regions.slot(addr & ~7)
+        if slot is None:
+            return False
+        struct.pack_into("<I", slot[0], slot[1] + (addr & 7), value & 0xFFFFFFFF)
+        return True
+
+    def ss_read32(self, addr: int) -> int | None:
+        slot = self.regions.slot(addr & ~7)
+        if slot is None:
+            return None
+        return struct.unpack_from("<I", slot[0], slot[1] + (addr & 7))[0]
+
+    # --- thread switch --------------------------------------------------------------
+    def save_thread(self) -> tuple[int, int, int, int, int, int]:
+        return (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,
+                self.pending_imm)
+
+    def load_thread(self, state: tuple[int, int, int, int, int, int]) -> None:
+        (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,
+         self.pending_imm) = state
+
+    def clear_event(self) -> None:
+        self.event = EV_NONE
+        self.event_code = 0
+        self.event_addr = 0
+        self.event_rip = 0
+        self.event_expected = 0
+        self.event_actual = 0
+        self.event_write = 0
+
+    # attributes every engine provides (plain or ctypes-backed)
+    ssp: int
+    cet: int
+    pending: int
+    pending_addr: int
+    pending_insn: int
+    pending_imm: int
+    event: int
+    event_code: int
+    event_addr: int
+    event_rip: int
+    event_expected: int
+    event_actual: int
+    event_write: int
+    blocks: int
+    insns: int
+    budget: int
+
+
+# ---------------------------------------------------------------------------------------
+# Native engine
+# ---------------------------------------------------------------------------------------
+
+class _SsBlock(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_uint64), ("last", ctypes.c_uint64), ("size", ctypes.c_uint32),
+                ("ninsns", ctypes.c_uint32), ("kind", ctypes.c_uint16),
+                ("ret_imm", ctypes.c_uint16), ("pad", ctypes.c_uint32)]
+
+
+class _SsRegion(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64), ("host", ctypes.c_uint64),
+                ("flags", ctypes.c_uint64)]
+
+
+_DECODE_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+_HOOK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                               ctypes.c_void_p)
+
+
+class _SsCpu(ctypes.Structure):
+    _fields_ = [
+        ("ssp", ctypes.c_uint64), ("cet", ctypes.c_uint64), ("pending", ctypes.c_uint64),
+        ("pending_addr", ctypes.c_uint64), ("pending_insn", ctypes.c_uint64),
+        ("pending_imm", ctypes.c_uint64),
+        ("event", ctypes.c_uint64), ("event_code", ctypes.c_uint64),
+        ("event_addr", ctypes.c_uint64), ("event_rip", ctypes.c_uint64),
+        ("event_expected", ctypes.c_uint64), ("event_actual", ctypes.c_uint64),
+        ("event_write", ctypes.c_uint64),
+        ("blocks", ctypes.c_uint64), ("insns", ctypes.c_uint64), ("budget", ctypes.c_uint64),
+        ("nregions", ctypes.c_uint64), ("cap_regions", ctypes.c_uint64),
+        ("regions", ctypes.c_void_p), ("last_region", ctypes.c_uint64),
+        ("cache_mask", ctypes.c_uint64), ("cache_used", ctypes.c_uint64),
+        ("cache", ctypes.c_void_p),
+        ("reg_read", ctypes.c_void_p), ("reg_write", ctypes.c_void_p),
+        ("emu_stop", ctypes.c_void_p), ("decode", _DECODE_CFUNC),
+        ("reg_rip", ctypes.c_int64), ("reg_rsp", ctypes.c_int64),
+    ]
+
+
+def _find_native() -> Path | None:
+    here = Path(__file__).resolve().parent
+    for candidate in sorted(here.glob("_fastpath*.so")):
+        return candidate
+    return None
+
+
+_native_lib: ctypes.CDLL | None = None
+
+
+def native_library() -> ctypes.CDLL | None:
+    """The compiled fast path, or None when it was not built."""
+    global _native_lib
+    if _native_lib is None:
+        path = _find_native()
+        if path is None:
+            return None
+        lib = ctypes.CDLL(str(path))
+        if lib.ss_sizeof_cpu() != ctypes.sizeof(_SsCpu) or \
+                lib.ss_sizeof_block() != ctypes.sizeof(_SsBlock) or \
+                lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion):
+            return None
+        lib.ss_cache_init.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        lib.ss_cache_insert.argtypes = [ctypes.c_void_p, ctypes.POINTER(_SsBlock)]
+        lib.ss_cache_invalidate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
+        lib.ss_cache_lookup.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(_SsBlock)]
+        lib.ss_set_regions.argtypes = [ctypes.c_void_p, ctypes.POINTER(_SsRegion), ctypes.c_uint64]
+        lib.ss_free.argtypes = [ctypes.c_void_p]
+        lib.ss_resolve_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]
+        lib.ss_block_hook_ptr.restype = ctypes.c_void_p
+        _native_lib = lib
+    return _native_lib
+
+
+def _ctypes_field(name: str) -> property:
+    def get(self: NativeEngine) -> int:
+        return getattr(self._c, name)
+
+    def set_(self: NativeEngine, value: int) -> None:
+        setattr(self._c, name, value & 0xFFFFFFFFFFFFFFFF)
+
+    return property(get, set_)
+
+
+class NativeEngine(_EngineBase):
+    name = "native"
+
+    for _f in ("ssp", "cet", "pending", "pending_addr", "pending_insn", "pending_imm", "event",
+               "event_code", "event_addr", "event_rip", "event_expected", "event_actual",
+               "event_write", "blocks", "insns", "budget"):
+        locals()[_f] = _ctypes_field(_f)
+    del _f
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        super().__init__()
+        self._lib = lib
+        self._c = _SsCpu()
+        self._ptr = ctypes.addressof(self._c)
+        if lib.ss_cache_init(self._ptr, 14) != 0:
+            raise MemoryError("shadow-stack block cache")
+        self._decode_cb: _DECODE_CFUNC | None = None
+
+    def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
+        from unicorn import UC_HOOK_BLOCK
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        c = self._c
+        c.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+        c.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
+        c.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+        c.reg_rip = reg_rip
+        c.reg_rsp = reg_rsp
+        self._decode_cb = _DECODE_CFUNC(lambda _cpu, addr, size: decode(addr, size))
+        c.decode = self._decode_cb
+        _hook_add(uc, UC_HOOK_BLOCK, self._lib.ss_block_hook_ptr(), self._ptr)
+
+    def set_regions(self, regions: Iterable[Region]) -> None:
+        regs = sorted(regions, key=lambda r: r.start)
+        self.regions.set(regs)
+        arr = (_SsRegion * max(1, len(regs)))()
+        for i, r in enumerate(regs):
+            arr[i] = _SsRegion(r.start, r.end, r.host, 1 if r.writable else 0)
+        if self._lib.ss_set_regions(self._ptr, arr, len(regs)) != 0:
+            raise MemoryError("shadow-stack region table")
+
+    def insert_block(self, b: BlockInfo) -> None:
+        blk = _SsBlock(b.addr, b.last, b.size, b.ninsns, b.kind, b.ret_imm, 0)
+        if self._lib.ss_cache_insert(self._ptr, ctypes.byref(blk)) != 0:
+            raise MemoryError("shadow-stack block cache")
+
+    def invalidate(self, start: int, end: int) -> None:
+        self._lib.ss_cache_invalidate(self._ptr, start, end)
+
+    def resolve_pending(self, uc: object, target: int) -> bool:
+        return bool(self._lib.ss_resolve_pending(self._ptr, uc._uch, target))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._lib.ss_free(self._ptr)
+
+
+def _hook_add(uc: object, htype: int, callback: int, user_data: int) -> int:
+    """uc_hook_add with a raw C function pointer (bypasses the binding's wrapper)."""
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    handle = ctypes.c_size_t()
+    fn = uclib.uc_hook_add
+    err = fn(uc._uch, ctypes.byref(handle), ctypes.c_int(htype),  # type: ignore[attr-defined]
+             ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
+             ctypes.c_uint64(1), ctypes.c_uint64(0))
+    if err:
+        raise RuntimeError(f"uc_hook_add failed: {err}")
+    return handle.value
+
+
+# ---------------------------------------------------------------------------------------
+# Pure-Python engine
+# ---------------------------------------------------------------------------------------
+
+class PyEngine(_EngineBase):
+    """The fast path's logic in Python: same decisions, same events, same counters."""
+
+    name = "python"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ssp = 0
+        self.cet = 0
+        self.pending = K_NONE
+        self.pending_addr = 0
+        self.pending_insn = 0
+        self.pending_imm = 0
+        self.clear_event()
+        self.blocks = 0
+        self.insns = 0
+        self.budget = 0
+        self._cache: dict[int, BlockInfo] = {}
+        self._hook_cb: _HOOK_CFUNC | None = None
+        self._uc: object = None
+
+    def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
+        from unicorn import UC_HOOK_BLOCK
+
+        self._uc = uc
+        self._decode = decode
+        self._reg_rip = reg_rip
+        self._reg_rsp = reg_rsp
+        self._hook_cb = _HOOK_CFUNC(self._hook)
+        _hook_add(uc, UC_HOOK_BLOCK, ctypes.cast(self._hook_cb, ctypes.c_void_p).value or 0, 0)
+
+    def set_regions(self, regions: Iterable[Region]) -> None:
+        self.regions.set(regions)
+
+    def insert_block(self, b: BlockInfo) -> None:
+        self._cache[b.addr] = b
+
+    def invalidate(self, start: int, end: int) -> None:
+        self._cache = {a: b for a, b in self._cache.items()
+                       if not (a < end and a + b.size > start)}
+
+    def close(self) -> None:
+        self._cache.clear()
+
+    # --- the hook (mirrors ss_block_hook in fastpath.c) -----------------------------
+    def _stop_with(self, event: int) -> None:
+        self.event = event
+        self._uc.emu_stop()  # type: ignore[attr-defined]
+
+    def resolve_pending(self, uc: object, target: int) -> bool:
+        kind = self.pending
+        self.pending = K_NONE
+        if kind == K_CALL:
+            if not self.ss_write(self.ssp - 8, self.pending_addr):
+                self.event_code = 0
+                self.event_addr = (self.ssp - 8) & 0xFFFFFFFFFFFFFFFF
+                self.event_rip = self.pending_insn
+                self.event_write = 1
+                rsp = uc.reg_read(self._reg_rsp)  # type: ignore[attr-defined]
+                uc.reg_write(self._reg_rsp, rsp + 8)  # type: ignore[attr-defined]
+                uc.reg_write(self._reg_rip, self.pending_insn)  # type: ignore[attr-defined]
+                self._stop_with(EV_SSFAULT)
+                return False
+            self.ssp -= 8
+        elif kind == K_RET:
+            value = self.ss_read(self.ssp)
+            if value is None or value != target:
+                if value is None:
+                    self.event_code = 0
+                    self.event_addr = self.ssp
+                    self.event_write = 0
+                else:
+                    self.event_code = 1
+                    self.event_addr = 0
+                    self.event_expected = value
+                    self.event_actual = target
+                self.event_rip = self.pending_addr
+                rsp = uc.reg_read(self._reg_rsp)  # type: ignore[attr-defined]
+                uc.reg_write(self._reg_rsp, rsp - 8 - self.pending_imm)  # type: ignore[attr-defined]
+                uc.reg_write(self._reg_rip, self.pending_addr)  # type: ignore[attr-defined]
+                self._stop_with(EV_SSFAULT if value is None else EV_CP)
+                return False
+            self.ssp += 8
+        return True
+
+    def _hook(self, _uc: int, addr: int, size: int, _ud: int) -> None:
+        try:
+            if self.pending and not self.resolve_pending(self._uc, addr):
+                return
+            self.blocks += 1
+            if self.budget and self.blocks >= self.budget:
+                self.blocks -= 1
+                self._stop_with(EV_BUDGET)
+                return
+            b = self._cache.get(addr)
+            if b is None or b.size != size:
+                r = self._decode(addr, size)
+                if r == DECODE_RESTART:
+                    self.blocks -= 1
+                    self._uc.reg_write(self._reg_rip, addr)  # type: ignore[attr-defined]
+                    return
+                if r != DECODE_OK:
+                    self.blocks -= 1
+                    self._stop_with(EV_DECODE)
+                    return
+                b = self._cache.get(addr)
+                if b is None:
+                    return
+            self.insns += b.ninsns
+            if not (self.cet & CET_SHSTK_EN) or b.kind == K_NONE:
+                return
+            self.pending = b.kind
+            if b.kind == K_CALL:
+                self.pending_addr = addr + size
+                self.pending_insn = b.last
+            else:
+                self.pending_addr = b.last
+                self.pending_imm = b.ret_imm
+        except BaseException:  # never let an exception unwind through C
+            self.event = EV_DECODE
+            self._uc.emu_stop()  # type: ignore[attr-defined]
+
+
+def make_engine(kind: str | None = None) -> _EngineBase:
+    """`native` (default when built), `python`, or from $SHSTK_ENGINE."""
+    kind = kind or os.environ.get("SHSTK_ENGINE") or "native"
+    if kind == "native":
+        lib = native_library()
+        if lib is not None:
+            return NativeEngine(lib)
+        return PyEngine()
+    if kind == "python":
+        return PyEngine()
+    raise ValueError(f"unknown engine {kind!r} (native or python)")
+
+
+Engine = _EngineBase

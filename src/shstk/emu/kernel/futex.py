@@ -1,0 +1,126 @@
+"""futex(2): wait queues keyed by the host address of the futex word.
+
+The host address identifies the word across processes for shared memory and within a
+process for private memory, which is what FUTEX_PRIVATE_FLAG only optimizes in Linux.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shstk.abi import clone as C
+from shstk.abi import errno as E
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.task import Wait
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Process, Task
+
+
+@dataclass(eq=False)
+class Waiter:
+    task: Task
+    bitset: int
+    woken: bool = False
+
+
+def futex_key(proc: Process, addr: int) -> int:
+    if addr % 4:
+        raise KernelError(E.EINVAL)
+    v = proc.mm.find(addr)
+    if v is None:
+        raise KernelError(E.EFAULT)
+    return v.host + (addr - v.start)
+
+
+def _queue(k: Kernel, key: int) -> list[Waiter]:
+    queues = k.__dict__.setdefault("futex_queues", {})
+    return queues.setdefault(key, [])
+
+
+def wait(k: Kernel, t: Task, addr: int, val: int, deadline: int | None, bitset: int) -> int:
+    from shstk.emu.kernel.kernel import Blocked
+
+    if bitset == 0:
+        raise KernelError(E.EINVAL)
+    key = futex_key(t.proc, addr)
+    if t.mm.read_u32(addr) != val & 0xFFFFFFFF:
+        raise KernelError(E.EAGAIN)
+    w = Waiter(t, bitset)
+    q = _queue(k, key)
+    q.append(w)
+
+    def done() -> int:
+        if w in q:
+            q.remove(w)
+        if w.woken:
+            return 0
+        return -E.ETIMEDOUT
+
+    raise Blocked(Wait(lambda: w.woken, "futex", deadline=deadline), done)
+
+
+def wake(k: Kernel, proc: Process, addr: int, n: int, bitset: int = C.FUTEX_BITSET_MATCH_ANY
+         ) -> int:
+    if bitset == 0:
+        raise KernelError(E.EINVAL)
+    try:
+        key = futex_key(proc, addr)
+    except KernelError:
+        return 0
+    q = _queue(k, key)
+    count = 0
+    for w in list(q):
+        if count >= n:
+            break
+        if w.bitset & bitset and not w.woken:
+            w.woken = True
+            q.remove(w)
+            count += 1
+    return count
+
+
+def requeue(k: Kernel, proc: Process, addr: int, n_wake: int, n_requeue: int, addr2: int,
+            cmp: int | None, cmp_val: int) -> int:
+    key = futex_key(proc, addr)
+    key2 = futex_key(proc, addr2)
+    if cmp is not None and proc.mm.read_u32(addr) != cmp_val & 0xFFFFFFFF:
+        raise KernelError(E.EAGAIN)
+    woken = wake(k, proc, addr, n_wake)
+    q, q2 = _queue(k, key), _queue(k, key2)
+    moved = 0
+    for w in list(q):
+        if moved >= n_requeue:
+            break
+        q.remove(w)
+        q2.append(w)
+        moved += 1
+    return woken + moved
+
+
+def wake_op(k: Kernel, proc: Process, addr: int, n: int, addr2: int, n2: int, op: int) -> int:
+    """FUTEX_WAKE_OP: *addr2 = *addr2 OP oparg; wake n at addr, and n2 at addr2 if CMP."""
+    mm = proc.mm
+    opcode = (op >> 28) & 0xF
+    cmp = (op >> 24) & 0xF
+    oparg = (op >> 12) & 0xFFF
+    cmparg = op & 0xFFF
+    if opcode & 8:
+        oparg = 1 << oparg
+        opcode &= 7
+    old = mm.read_u32(addr2)
+    ops = {0: lambda o: oparg, 1: lambda o: o + oparg, 2: lambda o: o | oparg,
+           3: lambda o: o & ~oparg, 4: lambda o: o ^ oparg}
+    if opcode not in ops:
+        raise KernelError(E.ENOSYS)
+    mm.write_u32(addr2, ops[opcode](old))
+    cmps = {0: old == cmparg, 1: old != cmparg, 2: old < cmparg, 3: old <= cmparg,
+            4: old > cmparg, 5: old >= cmparg}
+    if cmp not in cmps:
+        raise KernelError(E.ENOSYS)
+    woken = wake(k, proc, addr, n)
+    if cmps[cmp]:
+        woken += wake(k, proc, addr2, n2)
+    return woken

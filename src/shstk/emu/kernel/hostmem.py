@@ -1,0 +1,117 @@
+"""Host memory behind guest memory: anonymous and file mappings made with the host's mmap.
+
+Guest pages live in host mappings that Unicorn uses directly (uc_mem_map_ptr), so an
+untouched guest page costs no host memory (a 4 GiB shadow-stack reservation is normal),
+the kernel model reads and writes guest memory without going through Unicorn, and
+MADV_DONTNEED / private file mappings behave as Linux's do because they *are* Linux's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.mremap.restype = ctypes.c_void_p
+_libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+                         ctypes.c_void_p]
+_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+
+PROT_READ = 1
+PROT_WRITE = 2
+MAP_SHARED = 0x01
+MAP_PRIVATE = 0x02
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_NORESERVE = 0x4000
+MADV_DONTNEED = 4
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+MAP_FAILED = ctypes.c_void_p(-1).value
+PAGE = 0x1000
+
+
+class HostMemoryError(OSError):
+    pass
+
+
+def _check(ptr: int | None, what: str) -> int:
+    if ptr is None or ptr == MAP_FAILED:
+        err = ctypes.get_errno()
+        raise HostMemoryError(err, f"host {what}: {os.strerror(err)}")
+    return ptr
+
+
+def map_anonymous(size: int, *, shared: bool = False) -> int:
+    """Fresh zeroed host memory, reserved lazily (MAP_NORESERVE)."""
+    flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE
+    return _check(_libc.mmap(None, size, PROT_READ | PROT_WRITE, flags, -1, 0), "mmap")
+
+
+def map_file_into(addr: int, fd: int, size: int, offset: int, *, shared: bool,
+                  writable: bool) -> None:
+    """Replace host memory at `addr` with a mapping of a file (same address)."""
+    prot = PROT_READ | (PROT_WRITE if writable else 0)
+    flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_FIXED
+    _check(_libc.mmap(addr, size, prot, flags, fd, offset), "mmap of a file")
+
+
+def unmap(addr: int, size: int) -> None:
+    if size:
+        _libc.munmap(addr, size)
+
+
+def discard(addr: int, size: int) -> None:
+    """MADV_DONTNEED: anonymous pages read back as zero, private file pages as the file."""
+    if size:
+        _libc.madvise(addr, size, MADV_DONTNEED)
+
+
+def move(addr: int, old_size: int, new_size: int) -> int:
+    """Grow or shrink host memory, moving it when needed (contents kept)."""
+    return _check(_libc.mremap(addr, old_size, new_size, MREMAP_MAYMOVE, None), "mremap")
+
+
+def view(addr: int, size: int) -> memoryview:
+    """A writable byte view of host memory."""
+    return memoryview((ctypes.c_char * size).from_address(addr)).cast("B")
+
+
+def copy(dst: int, src: int, size: int) -> None:
+    ctypes.memmove(dst, src, size)
+
+
+def resident_pages(addr: int, size: int) -> list[tuple[int, int]]:
+    """Offsets and lengths of the runs of pages that hold data (never-touched pages don't).
+
+    Used to copy an address space at fork in proportion to what was touched, not to
+    what was reserved.
+    """
+    npages = (size + PAGE - 1) // PAGE
+    if npages == 0:
+        return []
+    vec = (ctypes.c_ubyte * npages)()
+    if _libc.mincore(addr, npages * PAGE, vec) != 0:
+        return [(0, size)]
+    runs: list[tuple[int, int]] = []
+    raw = bytes(vec)
+    i = 0
+    while i < npages:
+        if raw[i] & 1:
+            j = i
+            while j < npages and raw[j] & 1:
+                j += 1
+            runs.append((i * PAGE, (j - i) * PAGE))
+            i = j
+        else:
+            nxt = raw.find(b"\x01", i)
+            # mincore sets only bit 0; any other set byte is handled by the slow loop
+            i = npages if nxt < 0 else nxt
+    return runs

@@ -1,0 +1,629 @@
+"""The kernel model: processes, the scheduler, system-call entry, signals and faults.
+
+All guest processes and threads live in this one object, in one host process: wait,
+signals between processes, ptrace and fork are modelled, not borrowed from the host, and
+a run is reproducible. The scheduler is deterministic: a task runs until it blocks in a
+system call or has executed a quantum of translation blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from shstk.abi import errno as E
+from shstk.abi import mman as M
+from shstk.abi import resource as R
+from shstk.abi import shstk as A
+from shstk.abi import signals as S
+from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
+from shstk.emu.cpu.faults import CpuFault
+from shstk.emu.kernel import shstk
+from shstk.emu.kernel.errors import GuestExit, KernelError
+from shstk.emu.kernel.files import FdTable, HostFile, SyntheticFile
+from shstk.emu.kernel.mm import (
+    VM_GROWSDOWN,
+    VM_NORESERVE,
+    AddressSpace,
+    FileRef,
+    page_align,
+)
+from shstk.emu.kernel.procfs import ProcFs
+from shstk.emu.kernel.profile import Profile, get_profile
+from shstk.emu.kernel.signal import SigInfo, SignalFrames, next_signal, sigbit
+from shstk.emu.kernel.task import (
+    FsInfo,
+    Process,
+    SigHand,
+    State,
+    Task,
+    Wait,
+    default_rlimits,
+)
+from shstk.emu.kernel.vfs import Vfs
+
+NO_RESULT = object()  # a handler that set the registers itself (sigreturn, execve)
+NS_PER_INSN = 1  # virtual time: one nanosecond per guest instruction
+VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+QUANTUM_BLOCKS = 20_000
+
+
+class Blocked(Exception):
+    """Raised by a handler that must sleep; `retry` completes the call once woken."""
+
+    def __init__(self, wait: Wait, retry: Callable[[], int]) -> None:
+        super().__init__()
+        self.wait = wait
+        self.retry = retry
+
+
+@dataclass
+class KernelOptions:
+    sysroot: str = "/"
+    rw_dirs: tuple[str, ...] = ()
+    kernel: str = "mainline"
+    shstk_policy: str = "auto"  # auto | on | off | permissive
+    engine: str | None = None  # native | python
+    strace: TextIO | None = None
+    virtual_time: bool = False
+    seed: int | None = None
+    max_insns: int | None = None
+    timeout: float | None = None
+    quantum: int = QUANTUM_BLOCKS
+    ncpus: int = 2
+    verbose: bool = False
+    glibc_tunables: str | None = None
+    diagnostics: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+@dataclass
+class Death:
+    """How the initial process ended, for the run's exit status and report."""
+
+    status: int  # wait status
+    signal: int = 0
+    info: SigInfo | None = None
+    task: Task | None = None
+    fault: CpuFault | None = None
+    regs: dict[str, int] = field(default_factory=dict)
+    snapshot: object | None = None  # crash.CrashSnapshot
+
+
+class RunLimit(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Kernel:
+    def __init__(self, opts: KernelOptions) -> None:
+        from shstk.emu.kernel.signalops import SignalOps
+
+        self.opts = opts
+        self.profile: Profile = get_profile(opts.kernel)
+        self.procfs = ProcFs(self)
+        self.vfs = Vfs(opts.sysroot, opts.rw_dirs, proc_lookup=self.procfs.lookup)
+        self.processes: dict[int, Process] = {}
+        self.tasks: dict[int, Task] = {}
+        self._next_pid = 1000
+        self.ncpus = opts.ncpus
+        self.rng = random.Random(opts.seed) if opts.seed is not None else None
+        self.strace = opts.strace
+        self.frames = SignalFrames(self)
+        self.signals = SignalOps(self)
+        self.runq: deque[Task] = deque()
+        self.sleepers: list[Task] = []
+        self.init: Process | None = None
+        self.death: Death | None = None
+        self.events: list[str] = []  # loader-policy decisions etc., for the run summary
+        self._said: set[str] = set()
+        self.total_insns = 0
+        self._run_start_insns = 0
+        self._running_cpu: Cpu | None = None
+        self._time_offset_ns = 0  # virtual time skipped while every task slept
+        self._t0 = time.monotonic_ns()
+        self._real0 = time.time_ns()
+        self._deadline = time.monotonic() + opts.timeout if opts.timeout else None
+        self.pipe_ino = 0x4000
+        self.shm_files: dict[str, object] = {}
+
+    # --- identity and time ------------------------------------------------------------
+    def alloc_pid(self) -> int:
+        pid = self._next_pid
+        self._next_pid += 1
+        return pid
+
+    def insns_now(self) -> int:
+        cpu = self._running_cpu
+        live = cpu.engine.insns - self._run_start_insns if cpu is not None else 0
+        return self.total_insns + live
+
+    def monotonic_ns(self) -> int:
+        if self.opts.virtual_time:
+            return 10**9 + self.insns_now() * NS_PER_INSN + self._time_offset_ns
+        return time.monotonic_ns() - self._t0 + 10**9 + self._time_offset_ns
+
+    def realtime_ns(self) -> int:
+        if self.opts.virtual_time:
+            return VIRTUAL_EPOCH_NS + self.monotonic_ns()
+        return time.time_ns()
+
+    def random_bytes(self, n: int) -> bytes:
+        if self.rng is not None:
+            return self.rng.randbytes(n)
+        return os.urandom(n)
+
+    def say_once(self, key: str, message: str) -> None:
+        """One diagnostic line on the emulator's stderr, at most once per key."""
+        if key in self._said:
+            return
+        self._said.add(key)
+        print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
+
+    def event(self, message: str) -> None:
+        self.events.append(message)
+        if self.opts.verbose:
+            print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
+
+    # --- processes ---------------------------------------------------------------------
+    def new_cpu(self) -> Cpu:
+        return Cpu(self, engine=self.opts.engine, cr4_cet=self.profile.user_shstk)
+
+    def new_process(self, *, cpu: Cpu, mm: AddressSpace, files: FdTable, fs: FsInfo,
+                    sighand: SigHand, rlimits: dict[int, list[int]],
+                    parent: Process | None) -> tuple[Process, Task]:
+        pid = self.alloc_pid()
+        proc = Process(pid, cpu, mm, files, fs, sighand, rlimits)
+        proc.parent = parent
+        proc.start_time = self.monotonic_ns() // 10_000_000
+        if parent is not None:
+            parent.children.append(proc)
+            proc.pgid, proc.sid = parent.pgid, parent.sid
+            proc.uid, proc.gid = parent.uid, parent.gid
+            proc.euid, proc.egid = parent.euid, parent.egid
+        task = Task(pid, proc)
+        proc.threads.append(task)
+        self.processes[pid] = proc
+        self.tasks[pid] = task
+        return proc, task
+
+    def spawn(self, path: str, argv: list[bytes], envp: list[bytes], cwd: str) -> Process:
+        """Create the initial process and exec `path` in it."""
+        from shstk.emu.kernel import loader
+
+        cpu = self.new_cpu()
+        stack_limit = _host_stack_limit()
+        mm = AddressSpace(cpu, stack_rlimit=stack_limit)
+        files = FdTable()
+        for fd in (0, 1, 2):
+            try:
+                host = os.dup(fd)
+            except OSError:
+                continue
+            flags = os.O_RDONLY if fd == 0 else os.O_WRONLY
+            files.install(HostFile(_host_fd_name(fd), flags, host), at=fd)
+        rlimits = default_rlimits(stack_limit)
+        proc, task = self.new_process(cpu=cpu, mm=mm, files=files, fs=FsInfo(cwd),
+                                      sighand=SigHand(), rlimits=rlimits, parent=None)
+        proc.uid = proc.euid = proc.suid = os.getuid()
+        proc.gid = proc.egid = proc.sgid = os.getgid()
+        proc.pgid = proc.sid = proc.pid
+        self.init = proc
+        cpu.current = task
+        loader.execve(self, task, path, argv, envp, initial=True)
+        self.runq.append(task)
+        return proc
+
+    # --- the scheduler -------------------------------------------------------------------
+    def run(self) -> Death:
+        try:
+            while self.death is None:
+                task = self._pick()
+                if task is None:
+                    if not self._idle():
+                        break
+                    continue
+                self._run_task(task)
+        except GuestExit:
+            pass
+        except RunLimit as limit:
+            self.death = Death(124 << 8)
+            self.say_once("limit", limit.what)
+        if self.death is None:
+            self.death = Death(0)
+        return self.death
+
+    def _pick(self) -> Task | None:
+        from shstk.emu.kernel import timers
+
+        timers.fire_alarms(self)
+        self._wake_sleepers()
+        while self.runq:
+            t = self.runq.popleft()
+            if t.state is State.RUNNABLE:
+                return t
+        return None
+
+    def make_runnable(self, t: Task) -> None:
+        if t.state in (State.ZOMBIE, State.DEAD):
+            return
+        t.state = State.RUNNABLE
+        if t in self.sleepers:
+            self.sleepers.remove(t)
+        if t not in self.runq:
+            self.runq.append(t)
+
+    def _wake_sleepers(self) -> None:
+        for t in list(self.sleepers):
+            w = t.wait
+            if w is None:
+                self.sleepers.remove(t)
+                continue
+            if w.ready() or (w.deadline is not None and self.monotonic_ns() >= w.deadline):
+                self._complete_wait(t)
+
+    def _complete_wait(self, t: Task) -> None:
+        retry = t.wake_result
+        try:
+            result = retry() if retry is not None else 0
+        except Blocked as b:
+            t.wait = b.wait
+            t.wake_result = b.retry
+            return
+        except KernelError as exc:
+            result = -exc.errno
+        except CpuFault:
+            result = -E.EFAULT
+        self._finish_syscall(t, result)
+
+    def _finish_syscall(self, t: Task, result: int | object) -> None:
+        t.wait = None
+        t.wake_result = None
+        if result is not NO_RESULT:
+            t.resume_rax = result  # type: ignore[attr-defined]
+        if t.state is State.BLOCKED:
+            self.make_runnable(t)
+        if self.strace is not None:
+            from shstk.emu.syscalls import strace
+
+            strace.resumed(self, t, result if isinstance(result, int) else None)
+
+    def _idle(self) -> bool:
+        """Nobody can run: let time pass until a sleeper's deadline or host input."""
+        live = [t for t in self.sleepers if t.state is State.BLOCKED]
+        if not live:
+            # every task is stopped or gone
+            return self._all_stopped()
+        from shstk.emu.kernel import timers
+
+        deadlines = [t.wait.deadline for t in live if t.wait and t.wait.deadline is not None]
+        alarm = timers.next_alarm(self)
+        if alarm is not None:
+            deadlines.append(alarm)
+        host_fds = [t.wait for t in live if t.wait and t.wait.host_fd >= 0]
+        if not deadlines and not host_fds:
+            self.say_once("deadlock", "every guest thread is blocked and nothing can wake "
+                          "them (deadlock); stopping")
+            self.death = Death(124 << 8)
+            return False
+        now = self.monotonic_ns()
+        nearest = min(deadlines) if deadlines else None
+        if self.opts.virtual_time and nearest is not None and not host_fds:
+            self._time_offset_ns += max(0, nearest - now)
+            return True
+        wait_s = max(0.0, (nearest - now) / 1e9) if nearest is not None else 1.0
+        if self._deadline is not None:
+            wait_s = min(wait_s, max(0.0, self._deadline - time.monotonic()))
+            if time.monotonic() >= self._deadline:
+                raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
+        if host_fds:
+            import select
+
+            rd = [w.host_fd for w in host_fds if not w.host_write]
+            wr = [w.host_fd for w in host_fds if w.host_write]
+            try:
+                select.select(rd, wr, [], wait_s)
+            except (OSError, ValueError):
+                time.sleep(min(wait_s, 0.01))
+        else:
+            time.sleep(wait_s)
+        if self.opts.virtual_time and nearest is not None:
+            self._time_offset_ns += max(0, nearest - self.monotonic_ns())
+        return True
+
+    def _all_stopped(self) -> bool:
+        stopped = [t for t in self.tasks.values() if t.state in (State.STOPPED, State.TRACED)]
+        if stopped:
+            self.say_once("stopped", "every guest thread is stopped and nothing can "
+                          "continue them; stopping")
+            self.death = Death(124 << 8)
+        return False
+
+    def switch_to(self, t: Task) -> None:
+        cpu = t.cpu
+        cur = cpu.current
+        if cur is t:
+            return
+        if cur is not None and cur.state not in (State.DEAD,) and cur.proc.cpu is cpu:
+            cur.ctx = cpu.uc.context_save()
+            cur.cet_state = cpu.engine.save_thread()
+        if t.ctx is not None:
+            cpu.uc.context_restore(t.ctx)
+            t.ctx = None
+        elif getattr(t, "initial_regs", None) is not None:
+            cpu.load_regs(t.initial_regs)  # type: ignore[attr-defined]
+            t.initial_regs = None  # type: ignore[attr-defined]
+        cpu.engine.load_thread(t.cet_state)
+        cpu.current = t
+
+    def _run_task(self, t: Task) -> None:
+        self.switch_to(t)
+        if not self.signals.return_to_user(t):
+            return
+        if t.state is not State.RUNNABLE:
+            return
+        cpu = t.cpu
+        self._running_cpu = cpu
+        self._run_start_insns = cpu.engine.insns
+        quantum = self.opts.quantum if (self.runq or self.sleepers) else self.opts.quantum * 8
+        try:
+            result = cpu.run(quantum)
+        finally:
+            ran = cpu.engine.insns - self._run_start_insns
+            self.total_insns += ran
+            t.cpu_ns += ran * NS_PER_INSN
+            self._running_cpu = None
+        if result.why == FAULTED and result.fault is not None:
+            self.fault(t, result.fault)
+        if t.state is State.RUNNABLE and t not in self.runq:
+            if result.why == RAN_OUT:
+                self.runq.append(t)
+            else:
+                self.runq.appendleft(t)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        if self.opts.max_insns is not None and self.total_insns >= self.opts.max_insns:
+            raise RunLimit(f"stopped after {self.total_insns} instructions "
+                           f"(--max-insns {self.opts.max_insns})")
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
+
+    # --- system calls --------------------------------------------------------------------
+    def syscall(self, cpu: Cpu) -> None:
+        from shstk.emu.syscalls.dispatch import dispatch
+
+        t = cpu.current
+        assert t is not None
+        dispatch(self, t, cpu)
+
+    def block(self, t: Task, b: Blocked) -> None:
+        t.state = State.BLOCKED
+        t.wait = b.wait
+        t.wake_result = b.retry
+        if t not in self.sleepers:
+            self.sleepers.append(t)
+        t.cpu.request_stop()
+
+    def set_user_rip(self, t: Task, rip: int) -> None:
+        """Resume `t` at `rip` (applied outside Unicorn, which adds 2 after a syscall)."""
+        t.resume_rip = rip  # type: ignore[attr-defined]
+        if t.cpu.current is t:
+            t.cpu.request_stop()
+
+    def unmapped_access(self, cpu: Cpu, addr: int, write: bool) -> bool:
+        t = cpu.current
+        return t is not None and t.mm.grow_stack(addr)
+
+    # --- faults ---------------------------------------------------------------------------
+    def fault(self, t: Task, fault: CpuFault) -> None:
+        """An instruction faulted: the signal Linux would send (SPEC.md §11, §14)."""
+        info = self.fault_siginfo(t, fault)
+        if info is None:
+            return
+        t.cpu.rip = fault.rip
+        t.last_fault = fault  # type: ignore[attr-defined]
+        self.signals.force(t, info)
+
+    def fault_siginfo(self, t: Task, fault: CpuFault) -> SigInfo | None:
+        trap = fault.trap
+        if trap == A.X86_TRAP_PF:
+            v = t.mm.find(fault.addr)
+            code = S.SEGV_ACCERR if v is not None else S.SEGV_MAPERR
+            return SigInfo(S.SIGSEGV, code, addr=fault.addr, trapno=trap,
+                           error_code=fault.error_code, fault=fault)
+        if trap == A.X86_TRAP_CP:
+            # cet.c: SIGSEGV, SEGV_CPERR, si_addr 0; err and trapno in the frame
+            return SigInfo(S.SIGSEGV, S.SEGV_CPERR, addr=0, trapno=trap,
+                           error_code=fault.error_code & 0x7FFF, fault=fault)
+        if trap == A.X86_TRAP_UD:
+            return SigInfo(S.SIGILL, S.ILL_ILLOPN, addr=fault.rip, trapno=trap, fault=fault)
+        if trap == A.X86_TRAP_DE:
+            return SigInfo(S.SIGFPE, S.FPE_INTDIV, addr=fault.rip, trapno=trap, fault=fault)
+        if trap == A.X86_TRAP_BP:
+            return SigInfo(S.SIGTRAP, S.SI_KERNEL, trapno=trap, fault=fault)
+        if trap in (16, 19):
+            return SigInfo(S.SIGFPE, 0, addr=fault.rip, trapno=trap, fault=fault)
+        if trap == 0x80:
+            # int $0x80 from 64-bit code enters the ia32 system-call table, not modelled
+            self.say_once("int80", "int $0x80 (32-bit system calls) is not emulated; "
+                          "returning -ENOSYS")
+            t.cpu.set_reg("rax", -E.ENOSYS)
+            t.cpu.rip = fault.rip
+            return None
+        return SigInfo(S.SIGSEGV, S.SI_KERNEL, addr=0, trapno=trap, fault=fault)
+
+    # --- exit ---------------------------------------------------------------------------------
+    def exit_thread(self, t: Task, code: int) -> None:
+        """do_exit() for one thread."""
+        if t.state in (State.ZOMBIE, State.DEAD):
+            return
+        proc = t.proc
+        # deactivate_mm(): the thread's kernel-allocated shadow stack goes away
+        shstk.shstk_free(self, t, t)
+        if t.clear_child_tid:
+            try:
+                t.mm.write_u32(t.clear_child_tid, 0)
+                self.futex_wake(proc, t.clear_child_tid, 1)
+            except KernelError:
+                pass
+        self.release_vfork(t)
+        t.exit_code = code
+        t.state = State.DEAD
+        if t in self.sleepers:
+            self.sleepers.remove(t)
+        if t.cpu.current is t:
+            t.cpu.current = None
+            t.cpu.request_stop()
+        self.tasks.pop(t.tid, None)
+        if not proc.live_threads():
+            status = proc.group_exit_code if proc.group_exit_code is not None \
+                else (code & 0xFF) << 8
+            self.exit_process(proc, status)
+
+    def exit_group(self, proc: Process, status: int) -> None:
+        """All threads exit with `status` (a wait status)."""
+        proc.group_exit_code = status
+        for t in list(proc.threads):
+            self.exit_thread(t, (status >> 8) & 0xFF)
+
+    def exit_process(self, proc: Process, status: int) -> None:
+        from shstk.emu.kernel.process import exit_process
+
+        exit_process(self, proc, status)
+
+    def release_vfork(self, t: Task) -> None:
+        done = t.proc.vfork_done
+        if done is not None:
+            t.proc.vfork_done = None
+            done()
+
+    def futex_wake(self, proc: Process, addr: int, n: int) -> int:
+        from shstk.emu.kernel.futex import wake
+
+        return wake(self, proc, addr, n)
+
+    # --- memory -----------------------------------------------------------------------------
+    def do_mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1,
+                offset: int = 0, *, extra_vm: int = 0, start_gap: int = 0) -> int:
+        """do_mmap(): the generic checks, placement and mapping shared by every caller."""
+        mm = t.mm
+        if length == 0:
+            raise KernelError(E.EINVAL)
+        length = page_align(length)
+        if length == 0 or length > M.TASK_SIZE:
+            raise KernelError(E.ENOMEM)
+        if offset & (M.PAGE_SIZE - 1):
+            raise KernelError(E.EINVAL)
+        if (offset >> 12) + (length >> 12) >= 1 << 52:
+            raise KernelError(E.EOVERFLOW)
+        maptype = flags & M.MAP_TYPE
+        if maptype not in (M.MAP_SHARED, M.MAP_PRIVATE, M.MAP_SHARED_VALIDATE):
+            raise KernelError(E.EINVAL)
+        if maptype == M.MAP_SHARED_VALIDATE and flags & ~(M.LEGACY_MAP_MASK | M.MAP_SYNC |
+                                                         M.MAP_FIXED_NOREPLACE):
+            raise KernelError(E.EOPNOTSUPP)
+        shared = maptype != M.MAP_PRIVATE
+        anonymous = bool(flags & M.MAP_ANONYMOUS)
+        file = None
+        if not anonymous:
+            file = t.proc.files.get(fd)
+            host_fd = file.host_fd()
+            if getattr(file, "path", "") == "/dev/zero":
+                anonymous = True
+            elif host_fd < 0 or file.getdents() is not None:
+                raise KernelError(E.ENODEV)
+            if not anonymous and not file.readable:
+                raise KernelError(E.EACCES)
+            if not anonymous and shared and prot & M.PROT_WRITE and not file.writable:
+                raise KernelError(E.EACCES)
+        fixed = bool(flags & (M.MAP_FIXED | M.MAP_FIXED_NOREPLACE))
+        where = mm.get_unmapped_area(addr, length, (flags | M.MAP_FIXED) if fixed else flags,
+                                     start_gap)
+        if flags & M.MAP_FIXED_NOREPLACE and mm.overlapping(where, where + length):
+            raise KernelError(E.EEXIST)
+        if fixed:
+            mm.unmap(where, where + length)
+        vm = extra_vm
+        if flags & M.MAP_GROWSDOWN:
+            vm |= VM_GROWSDOWN
+        if flags & M.MAP_NORESERVE:
+            vm |= VM_NORESERVE
+        if anonymous:
+            mm.map_anonymous(where, length, prot, shared=shared, extra_flags=vm)
+        else:
+            assert file is not None
+            st = os.fstat(file.host_fd())
+            mm.map_file(where, length, prot, file.host_fd(), offset, shared=shared,
+                        fd_writable=file.writable, file_size=st.st_size,
+                        file=FileRef(file.path, st.st_dev, st.st_ino,
+                                             getattr(file, "host_path", "")),
+                        extra_flags=vm)
+        return where
+
+    # --- misc used by several families --------------------------------------------------------
+    def set_altstack(self, t: Task, sp: int, flags: int, size: int, *,
+                     from_sigreturn: bool = False) -> None:
+        """sigaltstack's core (do_sigaltstack)."""
+        cur_sp = t.cpu.reg("rsp") if t.cpu.current is t else 0
+        if self.frames.on_altstack(t, cur_sp) and not from_sigreturn:
+            raise KernelError(E.EPERM)
+        mode = flags & ~S.SS_AUTODISARM
+        if mode not in (S.SS_DISABLE, S.SS_ONSTACK, 0):
+            raise KernelError(E.EINVAL)
+        if mode == S.SS_DISABLE:
+            t.altstack = (0, S.SS_DISABLE, 0)
+            return
+        if size < S.MINSIGSTKSZ:
+            raise KernelError(E.ENOMEM)
+        t.altstack = (sp, flags & S.SS_AUTODISARM, size)
+
+    def open_proc_mem(self, proc: Process, flags: int) -> SyntheticFile:
+        """/proc/PID/mem: reads and writes with FOLL_FORCE (SPEC.md §11.4)."""
+        mm = proc.mm
+
+        def reader(n: int, offset: int) -> bytes:
+            try:
+                return mm.read(offset, n, force=True)
+            except KernelError:
+                raise KernelError(E.EIO) from None
+
+        def writer(data: bytes, offset: int) -> int:
+            v = mm.find(offset)
+            if v is None or (v.block.shared and not v.flags & 0x20):
+                raise KernelError(E.EIO)
+            try:
+                mm.write(offset, data, force=True)
+            except KernelError:
+                raise KernelError(E.EIO) from None
+            return len(data)
+
+        return SyntheticFile(f"/proc/{proc.pid}/mem", flags, b"", reader=reader, writer=writer,
+                             mode=0o100600)
+
+    def rlimit_stack(self, t: Task) -> int:
+        return t.proc.rlimits[R.RLIMIT_STACK][0]
+
+
+def _host_stack_limit() -> int:
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
+    return R.RLIM_INFINITY if soft == resource.RLIM_INFINITY else soft
+
+
+def _host_fd_name(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return f"/dev/fd/{fd}"
+
+
+__all__ = ["NO_RESULT", "Blocked", "Death", "Kernel", "KernelOptions"]
+_ = sigbit, next_signal

@@ -1,0 +1,674 @@
+"""Guest address spaces: VMAs with Linux semantics, backed by host memory.
+
+Our own VMA list is the truth (as mm_struct's maple tree is in Linux); Unicorn gets one
+region per VMA, pointing at the host memory behind it (uc_mem_map_ptr). Shadow-stack
+VMAs are readable but not writable for the guest's ordinary stores, which is exactly
+what a Write=0/Dirty=1 PTE gives (SPEC.md §11.1-§11.2); the CPU's shadow-stack accesses
+go to the same host memory through the engines.
+
+Host memory comes in `HostBlock`s (one host mmap each). A VMA covers a slice of one
+block; splitting a VMA splits the slice, unmapping returns the pages to the host.
+Heap and stack blocks reserve room to grow, so brk and stack growth only remap.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import unicorn as UC
+
+from shstk.abi import errno as E
+from shstk.abi import mman as M
+from shstk.emu.kernel import hostmem
+from shstk.emu.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from shstk.emu.cpu.cpu import Cpu
+
+PAGE = M.PAGE_SIZE
+PAGE_MASK = ~(PAGE - 1)
+TASK_SIZE = M.TASK_SIZE_MAX
+MMAP_MIN_ADDR = 0x10000
+ELF_ET_DYN_BASE = ((1 << 47) // 3 * 2) & PAGE_MASK  # 0x555555554000
+LEGACY_32BIT_BASE = 0x40000000
+LEGACY_32BIT_END = 0x80000000
+HEAP_RESERVE = 1 << 32  # host room for brk to grow into (reserved, not committed)
+STACK_RESERVE_MAX = 1 << 30
+
+
+def page_align(x: int) -> int:
+    return (x + PAGE - 1) & PAGE_MASK
+
+
+def page_down(x: int) -> int:
+    return x & PAGE_MASK
+
+
+# VMA flags (ours; the smaps VmFlags mnemonics follow fs/proc/task_mmu.c)
+VM_READ = 0x1
+VM_WRITE = 0x2
+VM_EXEC = 0x4
+VM_SHARED = 0x8
+VM_MAYREAD = 0x10
+VM_MAYWRITE = 0x20
+VM_MAYEXEC = 0x40
+VM_MAYSHARE = 0x80
+VM_GROWSDOWN = 0x100
+VM_DONTCOPY = 0x20000
+VM_DONTEXPAND = 0x40000
+VM_ACCOUNT = 0x100000
+VM_NORESERVE = 0x200000
+VM_DONTDUMP = 0x4000000
+VM_WIPEONFORK = 0x2000000
+VM_NOHUGEPAGE = 0x40000000
+VM_SHADOW_STACK = 0x1_0000_0000  # VM_HIGH_ARCH_5 on x86
+
+VMFLAG_MNEMONICS = (
+    (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
+    (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"), (VM_MAYSHARE, "ms"),
+    (VM_GROWSDOWN, "gd"), (VM_DONTCOPY, "dc"), (VM_DONTEXPAND, "de"), (VM_ACCOUNT, "ac"),
+    (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"), (VM_DONTDUMP, "dd"), (VM_NOHUGEPAGE, "nh"),
+    (VM_SHADOW_STACK, "ss"),
+)
+
+PROT_TO_VM = {M.PROT_READ: VM_READ, M.PROT_WRITE: VM_WRITE, M.PROT_EXEC: VM_EXEC}
+
+
+def vm_prot(prot: int) -> int:
+    flags = 0
+    for p, f in PROT_TO_VM.items():
+        if prot & p:
+            flags |= f
+    return flags
+
+
+@dataclass(eq=False)
+class HostBlock:
+    """One host mapping. VMAs (possibly of several processes, for shared memory) use it."""
+
+    base: int
+    size: int
+    shared: bool
+    users: int = 0
+    file_fd: int = -1  # host fd kept for private file mappings (fork re-maps it)
+    file_offset: int = 0
+    file_len: int = 0  # bytes of the block that map the file (the rest is zero-fill)
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            hostmem.unmap(self.base, self.size)
+            if self.file_fd >= 0:
+                os.close(self.file_fd)
+                self.file_fd = -1
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """The file behind a file mapping, for /proc/PID/maps."""
+
+    path: str  # guest path
+    dev: int
+    ino: int
+    host: str = ""  # host path (for symbols)
+
+
+@dataclass(eq=False)
+class Vma:
+    start: int
+    end: int
+    flags: int  # VM_*
+    block: HostBlock
+    offset: int  # byte offset of `start` within `block`
+    file: FileRef | None = None
+    pgoff: int = 0  # file offset of `start`, in pages
+    name: str | None = None  # "[heap]", "[stack]", ...
+    anon_name: str | None = None
+    _view: memoryview | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    @property
+    def host(self) -> int:
+        return self.block.base + self.offset
+
+    @property
+    def shadow_stack(self) -> bool:
+        return bool(self.flags & VM_SHADOW_STACK)
+
+    def view(self) -> memoryview:
+        if self._view is None:
+            self._view = hostmem.view(self.host, self.size)
+        return self._view
+
+    def uc_prot(self) -> int:
+        prot = UC.UC_PROT_NONE
+        f = self.flags
+        if f & (VM_READ | VM_EXEC | VM_WRITE):
+            prot |= UC.UC_PROT_READ  # x86 cannot map write-only or exec-only pages
+        if f & VM_WRITE and not f & VM_SHADOW_STACK:
+            prot |= UC.UC_PROT_WRITE
+        if f & VM_EXEC:
+            prot |= UC.UC_PROT_EXEC
+        return prot
+
+    def start_gap(self) -> int:
+        """How far below this VMA other mappings must stay (vm_start_gap)."""
+        if self.flags & VM_GROWSDOWN:
+            return M.STACK_GUARD_GAP
+        if self.flags & VM_SHADOW_STACK:
+            return PAGE
+        return 0
+
+    def same_kind(self, other: Vma) -> bool:
+        """Would Linux have merged these two adjacent VMAs (for /proc display)?"""
+        if self.flags != other.flags or self.name != other.name or self.end != other.start:
+            return False
+        if self.file is None and other.file is None:
+            return self.anon_name == other.anon_name
+        return (self.file == other.file and other.pgoff == self.pgoff + self.size // PAGE)
+
+
+class AddressSpace:
+    """One process's memory map (struct mm_struct)."""
+
+    def __init__(self, cpu: Cpu, *, stack_rlimit: int = 8 << 20) -> None:
+        self.cpu = cpu
+        self.uc = cpu.uc
+        self.vmas: list[Vma] = []
+        self._starts: list[int] = []
+        self.start_brk = 0
+        self.brk = 0
+        self.heap: Vma | None = None
+        self.stack_top = TASK_SIZE
+        self.start_stack = 0
+        self.mmap_base = self._mmap_base(stack_rlimit)
+        self.arg_start = self.arg_end = self.env_start = self.env_end = 0
+        self.on_shadow_stacks_changed: Callable[[], None] = self._sync_shadow_regions
+        cpu.read_code = self.read_code
+
+    @staticmethod
+    def _mmap_base(stack_rlimit: int) -> int:
+        # arch/x86/mm/mmap.c mmap_base(), without randomization
+        gap = min(stack_rlimit, TASK_SIZE) + M.STACK_GUARD_GAP
+        gap = max(gap, 128 << 20)
+        gap = min(gap, TASK_SIZE // 6 * 5)
+        return page_down(TASK_SIZE - gap)
+
+    # --- lookup ------------------------------------------------------------------------
+    def find(self, addr: int) -> Vma | None:
+        """The VMA containing `addr`, or None."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            v = self.vmas[i]
+            if addr < v.end:
+                return v
+        return None
+
+    def find_next(self, addr: int) -> Vma | None:
+        """find_vma(): the first VMA that ends above `addr`."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self.vmas[i].end:
+            return self.vmas[i]
+        i += 1
+        return self.vmas[i] if i < len(self.vmas) else None
+
+    def overlapping(self, start: int, end: int) -> list[Vma]:
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        out = []
+        while i < len(self.vmas) and self.vmas[i].start < end:
+            v = self.vmas[i]
+            if v.end > start:
+                out.append(v)
+            i += 1
+        return out
+
+    def is_mapped(self, start: int, end: int) -> bool:
+        """Every byte of [start, end) belongs to some VMA."""
+        pos = start
+        for v in self.overlapping(start, end):
+            if v.start > pos:
+                return False
+            pos = v.end
+        return pos >= end
+
+    # --- insertion / removal (keeps Unicorn in step) ------------------------------------
+    def _insert(self, v: Vma) -> None:
+        i = bisect.bisect_left(self._starts, v.start)
+        self.vmas.insert(i, v)
+        self._starts.insert(i, v.start)
+        v.block.users += 1
+        self.uc.mem_map_ptr(v.start, v.size, v.uc_prot(), v.host)
+        if v.shadow_stack:
+            self.on_shadow_stacks_changed()
+
+    def _remove(self, v: Vma, *, release_pages: bool = True) -> None:
+        i = self.vmas.index(v)
+        del self.vmas[i]
+        del self._starts[i]
+        self.uc.mem_unmap(v.start, v.size)
+        if v.flags & VM_EXEC:
+            self.cpu.invalidate_code(v.start, v.end)
+        if release_pages and not v.block.shared:
+            hostmem.discard(v.host, v.size)
+        v.block.release()
+        if v.shadow_stack:
+            self.on_shadow_stacks_changed()
+
+    def _replace(self, old: Vma, pieces: list[Vma]) -> None:
+        """Swap one VMA for pieces covering (part of) it, sharing its host block."""
+        old.block.users += 1  # keep the block alive across the swap
+        self._remove(old, release_pages=False)
+        for p in pieces:
+            self._insert(p)
+        old.block.release()
+
+    def _piece(self, v: Vma, start: int, end: int, flags: int | None = None) -> Vma:
+        delta = start - v.start
+        return Vma(start, end, v.flags if flags is None else flags, v.block, v.offset + delta,
+                   v.file, v.pgoff + delta // PAGE if v.file else 0, v.name, v.anon_name)
+
+    def _sync_shadow_regions(self) -> None:
+        from shstk.emu.cpu.engine import Region
+
+        self.cpu.engine.set_regions(
+            Region(v.start, v.end, v.host, bool(v.flags & VM_WRITE))
+            for v in self.vmas if v.shadow_stack)
+
+    def shadow_stacks(self) -> list[Vma]:
+        return [v for v in self.vmas if v.shadow_stack]
+
+    # --- unmapped-area search -----------------------------------------------------------
+    def _gap_below(self, v: Vma) -> int:
+        return v.start - v.start_gap()
+
+    def _hint_fits(self, addr: int, length: int, start_gap: int = 0) -> bool:
+        if addr < MMAP_MIN_ADDR or addr > TASK_SIZE - length:
+            return False
+        nxt = self.find_next(addr)
+        if nxt is not None and addr + length > self._gap_below(nxt):
+            return False
+        prev = self._prev_vma(addr)
+        return prev is None or addr - start_gap >= prev.end
+
+    def _prev_vma(self, addr: int) -> Vma | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        while i >= 0:
+            v = self.vmas[i]
+            if v.end <= addr:
+                return v
+            i -= 1
+        return None
+
+    def unmapped_area_topdown(self, length: int, low: int, high: int,
+                              start_gap: int = 0) -> int | None:
+        """Highest `addr` in [low, high) with room for `length` (vm_unmapped_area)."""
+        hi = high
+        for v in reversed(self.vmas):
+            if v.start >= high:
+                continue
+            gap_hi = min(hi, self._gap_below(v)) if v.start < hi else hi
+            gap_lo = max(low, v.end)
+            cand = page_down(gap_hi - length) if gap_hi >= length else -1
+            if cand >= gap_lo + start_gap and cand >= low:
+                return cand
+            hi = min(hi, v.start - v.start_gap()) if v.start < hi else hi
+            if v.end <= low:
+                return None
+        cand = page_down(hi - length) if hi >= length else -1
+        if cand - start_gap >= low and cand >= low:
+            return cand
+        return None
+
+    def unmapped_area_bottomup(self, length: int, low: int, high: int) -> int | None:
+        addr = low
+        for v in self.vmas:
+            if v.end <= addr:
+                continue
+            if addr + length <= self._gap_below(v) and addr + length <= high:
+                return addr
+            addr = max(addr, v.end)
+            if addr + length > high:
+                return None
+        return addr if addr + length <= high else None
+
+    def get_unmapped_area(self, hint: int, length: int, flags: int,
+                          start_gap: int = 0) -> int:
+        """arch_get_unmapped_area_topdown(): where a new mapping of `length` goes."""
+        if length > TASK_SIZE:
+            raise KernelError(E.ENOMEM)
+        if flags & M.MAP_FIXED:
+            if hint & ~PAGE_MASK:
+                raise KernelError(E.EINVAL)
+            if hint > TASK_SIZE - length:
+                raise KernelError(E.ENOMEM)
+            return hint
+        if flags & M.MAP_32BIT:
+            addr = self.unmapped_area_bottomup(length, LEGACY_32BIT_BASE, LEGACY_32BIT_END)
+            if addr is None:
+                raise KernelError(E.ENOMEM)
+            return addr
+        if hint:
+            hint = page_align(hint)
+            if self._hint_fits(hint, length, start_gap) and \
+                    not (flags & M.MAP_ABOVE4G and hint < M.FOUR_GIB):
+                return hint
+        low = max(PAGE, MMAP_MIN_ADDR)
+        if flags & M.MAP_ABOVE4G:
+            low = M.FOUR_GIB
+        addr = self.unmapped_area_topdown(length, low, self.mmap_base, start_gap)
+        if addr is None:
+            # Linux falls back to a bottom-up search from TASK_UNMAPPED_BASE
+            addr = self.unmapped_area_bottomup(length, max(low, page_align(TASK_SIZE // 3)),
+                                               TASK_SIZE)
+        if addr is None:
+            raise KernelError(E.ENOMEM)
+        return addr
+
+    # --- mapping -----------------------------------------------------------------------
+    def map_anonymous(self, addr: int, length: int, prot: int, *, shared: bool = False,
+                      extra_flags: int = 0, name: str | None = None,
+                      reserve: int = 0) -> Vma:
+        """Map zeroed memory at exactly [addr, addr+length) (callers chose `addr`)."""
+        host_size = max(length, reserve)
+        base = hostmem.map_anonymous(host_size, shared=shared)
+        block = HostBlock(base, host_size, shared)
+        offset = host_size - length if extra_flags & VM_GROWSDOWN else 0
+        flags = vm_prot(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | extra_flags
+        if shared:
+            flags |= VM_SHARED | VM_MAYSHARE
+        v = Vma(addr, addr + length, flags, block, offset, name=name)
+        self._insert(v)
+        return v
+
+    def map_file(self, addr: int, length: int, prot: int, fd: int, offset: int, *,
+                 shared: bool, fd_writable: bool, file: FileRef, file_size: int,
+                 extra_flags: int = 0) -> Vma:
+        """Map a host file at [addr, addr+length) with the host's own mmap.
+
+        Pages wholly past the end of the file are zero-filled memory instead of host
+        file pages: touching those would be a SIGBUS for the emulator itself.
+        """
+        file_part = min(length, max(0, page_align(file_size) - offset))
+        host_fd = os.dup(fd)
+        try:
+            base = hostmem.map_anonymous(length, shared=shared)
+            if file_part:
+                hostmem.map_file_into(base, host_fd, file_part, offset, shared=shared,
+                                      writable=fd_writable or not shared)
+        except OSError:
+            os.close(host_fd)
+            raise
+        block = HostBlock(base, length, shared, file_fd=-1 if shared else host_fd,
+                          file_offset=offset, file_len=file_part)
+        if shared:
+            os.close(host_fd)
+        flags = vm_prot(prot) | VM_MAYREAD | VM_MAYEXEC | extra_flags
+        if shared:
+            flags |= VM_SHARED | VM_MAYSHARE
+            if fd_writable:
+                flags |= VM_MAYWRITE
+        else:
+            flags |= VM_MAYWRITE
+        v = Vma(addr, addr + length, flags, block, 0, file, offset // PAGE)
+        self._insert(v)
+        return v
+
+    def unmap(self, start: int, end: int) -> None:
+        """Remove every mapping in [start, end), splitting VMAs at the edges."""
+        for v in self.overlapping(start, end):
+            keep = []
+            if v.start < start:
+                keep.append(self._piece(v, v.start, start))
+            if v.end > end:
+                keep.append(self._piece(v, end, v.end))
+            cut_lo, cut_hi = max(v.start, start), min(v.end, end)
+            if keep:
+                self._replace(v, keep)
+                if not v.block.shared:
+                    hostmem.discard(v.host + (cut_lo - v.start), cut_hi - cut_lo)
+                if v.flags & VM_EXEC:
+                    self.cpu.invalidate_code(cut_lo, cut_hi)
+            else:
+                self._remove(v)
+            if v is self.heap:
+                self.heap = None
+
+    def protect(self, start: int, end: int, prot: int) -> None:
+        """mprotect() on a range known to be fully mapped."""
+        newbits = vm_prot(prot)
+        for v in self.overlapping(start, end):
+            flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newbits
+            if flags == v.flags:
+                continue
+            if newbits & VM_WRITE and not v.flags & VM_MAYWRITE:
+                raise KernelError(E.EACCES)
+            pieces = []
+            if v.start < start:
+                pieces.append(self._piece(v, v.start, start))
+            pieces.append(self._piece(v, max(v.start, start), min(v.end, end), flags))
+            if v.end > end:
+                pieces.append(self._piece(v, end, v.end))
+            self._replace(v, pieces)
+            if (v.flags ^ flags) & VM_EXEC:
+                self.cpu.invalidate_code(max(v.start, start), min(v.end, end))
+            if v is self.heap:
+                self.heap = next((p for p in pieces if p.start == v.start), None)
+
+    def set_flags(self, start: int, end: int, set_bits: int, clear_bits: int = 0) -> None:
+        """madvise-style flag changes (no protection change): split as needed."""
+        for v in self.overlapping(start, end):
+            flags = (v.flags | set_bits) & ~clear_bits
+            if flags == v.flags:
+                continue
+            pieces = []
+            if v.start < start:
+                pieces.append(self._piece(v, v.start, start))
+            pieces.append(self._piece(v, max(v.start, start), min(v.end, end), flags))
+            if v.end > end:
+                pieces.append(self._piece(v, end, v.end))
+            self._replace(v, pieces)
+
+    def split_range(self, start: int, end: int) -> Vma:
+        """The VMA covering exactly [start, end), split off the one that contains it."""
+        v = self.find(start)
+        if v is None or end > v.end:
+            raise KernelError(E.EFAULT)
+        if v.start == start and v.end == end:
+            return v
+        mid = self._piece(v, start, end)
+        pieces = [mid]
+        if v.start < start:
+            pieces.insert(0, self._piece(v, v.start, start))
+        if v.end > end:
+            pieces.append(self._piece(v, end, v.end))
+        self._replace(v, pieces)
+        if v is self.heap:
+            self.heap = pieces[0]
+        return mid
+
+    def discard(self, start: int, end: int) -> None:
+        """MADV_DONTNEED on a mapped range: anonymous memory reads back as zero."""
+        for v in self.overlapping(start, end):
+            lo, hi = max(v.start, start), min(v.end, end)
+            hostmem.discard(v.host + (lo - v.start), hi - lo)
+
+    def resize(self, v: Vma, new_start: int, new_end: int) -> Vma:
+        """Grow a heap or stack VMA inside its host reservation (brk, stack growth)."""
+        offset = v.offset + (new_start - v.start)
+        if offset < 0 or offset + (new_end - new_start) > v.block.size:
+            raise KernelError(E.ENOMEM)
+        nv = Vma(new_start, new_end, v.flags, v.block, offset, v.file, v.pgoff, v.name,
+                 v.anon_name)
+        self._replace(v, [nv])
+        if new_end < v.end and not v.block.shared:
+            hostmem.discard(v.host + (new_end - v.start), v.end - new_end)
+        return nv
+
+    def move(self, v: Vma, new_start: int, new_size: int) -> Vma:
+        """mremap a whole VMA to a new place and size (host memory moves with it)."""
+        old_size = v.size
+        base = hostmem.map_anonymous(new_size, shared=v.block.shared)
+        hostmem.copy(base, v.host, min(old_size, new_size))
+        block = HostBlock(base, new_size, v.block.shared)
+        nv = Vma(new_start, new_start + new_size, v.flags, block, 0, v.file, v.pgoff, v.name,
+                 v.anon_name)
+        self._remove(v)
+        self._insert(nv)
+        return nv
+
+    # --- stack growth -------------------------------------------------------------------
+    def grow_stack(self, addr: int) -> bool:
+        """A fault just below a VM_GROWSDOWN VMA extends it, as Linux's expand_stack()."""
+        v = self.find_next(addr)
+        if v is None or not v.flags & VM_GROWSDOWN or addr >= v.start:
+            return False
+        new_start = page_down(addr)
+        prev = self._prev_vma(new_start)
+        if prev is not None and prev.end > new_start - M.STACK_GUARD_GAP:
+            return False
+        if v.offset - (v.start - new_start) < 0:
+            return False
+        # Grow in 64 KiB steps: fewer remaps for a deep recursion.
+        step_start = max(page_down(new_start - 0xF000), v.start - v.offset)
+        if prev is not None:
+            step_start = max(step_start, prev.end + M.STACK_GUARD_GAP)
+        step_start = min(step_start, new_start)
+        self.resize(v, step_start, v.end)
+        return True
+
+    # --- access for the kernel (copy_from_user / copy_to_user) ---------------------------
+    def _chunks(self, addr: int, size: int, write: bool,
+                force: bool = False) -> Iterator[tuple[memoryview, int, int]]:
+        pos, end = addr, addr + size
+        if addr < 0 or end > TASK_SIZE + PAGE or end < addr:
+            raise KernelError(E.EFAULT)
+        while pos < end:
+            v = self.find(pos)
+            if v is None:
+                raise KernelError(E.EFAULT)
+            if not force:
+                if write and (not v.flags & VM_WRITE or v.flags & VM_SHADOW_STACK):
+                    raise KernelError(E.EFAULT)
+                if not write and not v.flags & (VM_READ | VM_EXEC | VM_WRITE):
+                    raise KernelError(E.EFAULT)
+            n = min(end, v.end) - pos
+            yield v.view(), pos - v.start, n
+            pos += n
+
+    def read(self, addr: int, size: int, *, force: bool = False) -> bytes:
+        if size <= 0:
+            return b""
+        out = bytearray()
+        for view, off, n in self._chunks(addr, size, False, force):
+            out += view[off:off + n]
+        return bytes(out)
+
+    def write(self, addr: int, data: bytes, *, force: bool = False) -> None:
+        if not data:
+            return
+        pos = 0
+        for view, off, n in self._chunks(addr, len(data), True, force):
+            view[off:off + n] = data[pos:pos + n]
+            pos += n
+
+    def read_u64(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 8), "little")
+
+    def write_u64(self, addr: int, value: int) -> None:
+        self.write(addr, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+
+    def read_u32(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 4), "little")
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def read_struct(self, fmt: struct.Struct | str, addr: int) -> tuple[int, ...]:
+        s = fmt if isinstance(fmt, struct.Struct) else struct.Struct(fmt)
+        return s.unpack(self.read(addr, s.size))
+
+    def read_cstring(self, addr: int, limit: int = 4096) -> bytes:
+        """A NUL-terminated string (ENAMETOOLONG past `limit`, EFAULT on a bad pointer)."""
+        out = bytearray()
+        pos = addr
+        while True:
+            v = self.find(pos)
+            if v is None or not v.flags & (VM_READ | VM_EXEC | VM_WRITE):
+                raise KernelError(E.EFAULT)
+            view = v.view()
+            off = pos - v.start
+            chunk_end = min(v.size, off + (limit + 1 - len(out)))
+            chunk = bytes(view[off:chunk_end])
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                return bytes(out)
+            out += chunk
+            if len(out) > limit:
+                raise KernelError(E.ENAMETOOLONG)
+            pos = v.end
+
+    def read_code(self, addr: int, size: int) -> bytes:
+        """Instruction bytes for the decoder (what is mapped, never faulting)."""
+        out = bytearray()
+        pos, end = addr, addr + size
+        while pos < end:
+            v = self.find(pos)
+            if v is None:
+                break
+            n = min(end, v.end) - pos
+            out += v.view()[pos - v.start:pos - v.start + n]
+            pos += n
+        return bytes(out)
+
+    # --- fork -------------------------------------------------------------------------
+    def copy_into(self, child: AddressSpace) -> None:
+        """Give `child` a copy of this address space (fork).
+
+        Private memory is copied in proportion to the pages that hold data, so a 4 GiB
+        shadow-stack reservation with a few pages touched costs a few pages. Shared
+        mappings are shared. MADV_DONTFORK ranges are left out, MADV_WIPEONFORK ones
+        start zeroed.
+        """
+        child.start_brk, child.brk = self.start_brk, self.brk
+        child.stack_top, child.start_stack = self.stack_top, self.start_stack
+        child.mmap_base = self.mmap_base
+        child.arg_start, child.arg_end = self.arg_start, self.arg_end
+        child.env_start, child.env_end = self.env_start, self.env_end
+        for v in self.vmas:
+            if v.flags & VM_DONTCOPY:
+                continue
+            if v.block.shared:
+                nv = Vma(v.start, v.end, v.flags, v.block, v.offset, v.file, v.pgoff, v.name,
+                         v.anon_name)
+            else:
+                nv = _copy_private(v)
+            child._insert(nv)
+            if v is self.heap:
+                child.heap = nv
+
+
+def _copy_private(v: Vma) -> Vma:
+    block = v.block
+    # Keep the host reservation's shape so heap and stack can still grow in the child.
+    base = hostmem.map_anonymous(block.size)
+    if block.file_fd >= 0:
+        if block.file_len:
+            hostmem.map_file_into(base, block.file_fd, block.file_len, block.file_offset,
+                                  shared=False, writable=True)
+        nb = HostBlock(base, block.size, False, file_fd=os.dup(block.file_fd),
+                       file_offset=block.file_offset, file_len=block.file_len)
+    else:
+        nb = HostBlock(base, block.size, False)
+    if not v.flags & VM_WIPEONFORK:
+        for off, n in hostmem.resident_pages(v.host, v.size):
+            hostmem.copy(base + v.offset + off, v.host + off, n)
+    return Vma(v.start, v.end, v.flags, nb, v.offset, v.file, v.pgoff, v.name, v.anon_name)

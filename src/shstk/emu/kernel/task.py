@@ -1,0 +1,209 @@
+"""Processes (thread groups) and tasks (threads): the state Linux keeps per task_struct.
+
+A `Process` owns what CLONE_* flags can share (address space, files, fs info, signal
+handlers); a `Task` owns registers, the signal mask, pending signals, and the per-thread
+shadow-stack state (SPEC.md §2).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shstk.abi import resource as R
+from shstk.abi import signals as S
+
+if TYPE_CHECKING:
+    from shstk.emu.cpu.cpu import Cpu
+    from shstk.emu.kernel.files import FdTable
+    from shstk.emu.kernel.mm import AddressSpace
+    from shstk.emu.kernel.signal import SigInfo
+
+
+class State(enum.Enum):
+    RUNNABLE = "R"
+    BLOCKED = "S"
+    STOPPED = "T"
+    TRACED = "t"
+    ZOMBIE = "Z"
+    DEAD = "X"
+
+
+@dataclass
+class ShstkThread:
+    """Per-thread shadow-stack bookkeeping of arch/x86/kernel/shstk.c (SPEC.md §2)."""
+
+    features: int = 0  # ARCH_SHSTK_SHSTK | ARCH_SHSTK_WRSS
+    locked: int = 0  # features_locked (any bits)
+    base: int = 0  # kernel-allocated shadow stack (0 when none to free)
+    size: int = 0
+
+
+@dataclass
+class SigAction:
+    handler: int = S.SIG_DFL
+    flags: int = 0
+    restorer: int = 0
+    mask: int = 0
+
+
+class SigHand:
+    """struct sighand_struct: the signal actions (shared with CLONE_SIGHAND)."""
+
+    def __init__(self) -> None:
+        self.actions: dict[int, SigAction] = {}
+
+    def get(self, sig: int) -> SigAction:
+        act = self.actions.get(sig)
+        if act is None:
+            act = self.actions[sig] = SigAction()
+        return act
+
+    def copy(self) -> SigHand:
+        h = SigHand()
+        h.actions = {k: SigAction(v.handler, v.flags, v.restorer, v.mask)
+                     for k, v in self.actions.items()}
+        return h
+
+
+class FsInfo:
+    """struct fs_struct: cwd and umask (shared with CLONE_FS)."""
+
+    def __init__(self, cwd: str, umask: int = 0o022) -> None:
+        self.cwd = cwd
+        self.umask = umask
+
+    def copy(self) -> FsInfo:
+        return FsInfo(self.cwd, self.umask)
+
+
+def default_rlimits(stack: int) -> dict[int, list[int]]:
+    inf = R.RLIM_INFINITY
+    return {
+        R.RLIMIT_CPU: [inf, inf], R.RLIMIT_FSIZE: [inf, inf], R.RLIMIT_DATA: [inf, inf],
+        R.RLIMIT_STACK: [stack, inf], R.RLIMIT_CORE: [0, inf], R.RLIMIT_RSS: [inf, inf],
+        R.RLIMIT_NPROC: [63434, 63434], R.RLIMIT_NOFILE: [1024, 1048576],
+        R.RLIMIT_MEMLOCK: [8 << 20, 8 << 20], R.RLIMIT_AS: [inf, inf],
+        R.RLIMIT_LOCKS: [inf, inf], R.RLIMIT_SIGPENDING: [63434, 63434],
+        R.RLIMIT_MSGQUEUE: [819200, 819200], R.RLIMIT_NICE: [0, 0],
+        R.RLIMIT_RTPRIO: [0, 0], R.RLIMIT_RTTIME: [inf, inf],
+    }
+
+
+@dataclass
+class Wait:
+    """Why a task sleeps: `ready()` says when to wake; `deadline` (virtual ns) bounds it."""
+
+    ready: Callable[[], bool]
+    what: str = ""
+    deadline: int | None = None
+    interruptible: bool = True
+    host_fd: int = -1
+    host_write: bool = False
+
+
+class Process:
+    _next_ino = 1
+
+    def __init__(self, pid: int, cpu: Cpu, mm: AddressSpace, files: FdTable, fs: FsInfo,
+                 sighand: SigHand, rlimits: dict[int, list[int]]) -> None:
+        self.pid = pid
+        self.cpu = cpu
+        self.mm = mm
+        self.files = files
+        self.fs = fs
+        self.sighand = sighand
+        self.rlimits = rlimits
+        self.parent: Process | None = None
+        self.children: list[Process] = []
+        self.threads: list[Task] = []
+        self.pgid = pid
+        self.sid = pid
+        self.uid = self.euid = self.suid = 0
+        self.gid = self.egid = self.sgid = 0
+        self.exe = ""  # guest path of the executable
+        self.exe_host = ""
+        self.argv: list[bytes] = []
+        self.auxv: bytes = b""
+        self.comm = ""
+        self.exit_status: int | None = None  # wait status once a zombie
+        self.exit_signal = S.SIGCHLD
+        self.shared_pending: list[SigInfo] = []
+        self.alarm_deadline: int | None = None
+        self.zombie = False
+        self.reaped = False
+        self.vfork_done: Callable[[], None] | None = None
+        self.start_time = 0
+        self.stop_status: int | None = None  # waitable stop (WUNTRACED)
+        self.continued = False
+        self.child_cpu_ns = 0
+        self.no_new_privs = False
+        self.dumpable = 1
+        self.personality = 0
+        self.group_exit_code: int | None = None
+
+    @property
+    def leader(self) -> Task:
+        return self.threads[0]
+
+    def live_threads(self) -> list[Task]:
+        return [t for t in self.threads if t.state not in (State.ZOMBIE, State.DEAD)]
+
+
+class Task:
+    def __init__(self, tid: int, proc: Process) -> None:
+        self.tid = tid
+        self.proc = proc
+        self.state = State.RUNNABLE
+        self.ctx: object | None = None  # saved Unicorn context while not on the CPU
+        self.cet_state: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+        self.shstk = ShstkThread()
+        self.blocked = 0  # signal mask
+        self.pending: list[SigInfo] = []
+        self.saved_mask: int | None = None  # restored after rt_sigsuspend's handler
+        self.altstack = (0, S.SS_DISABLE, 0)  # ss_sp, ss_flags, ss_size
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.wait: Wait | None = None
+        self.wake_result: Callable[[], int] | None = None
+        self.restart: tuple[int, int] | None = None  # (syscall nr, SA_RESTART-able)
+        self.exit_code = 0
+        self.comm = proc.comm
+        self.cpu_ns = 0
+        self.ptracer: Process | None = None
+        self.ptrace_options = 0
+        self.ptrace_stop_sig = 0
+        self.ptrace_siginfo: SigInfo | None = None
+        self.ptrace_reported = True
+        self.in_syscall = False
+        self.vfork_parent: Task | None = None
+        self.fs_base = 0
+        # the way back to user mode (applied between two CPU runs)
+        self.resume_rip: int | None = None
+        self.resume_rax: int | None = None
+        self.interrupted: tuple[int, str] | None = None  # syscall a signal broke into
+        self.last_fault: object | None = None  # the CpuFault behind a fatal signal
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def cpu(self) -> Cpu:
+        return self.proc.cpu
+
+    @property
+    def mm(self) -> AddressSpace:
+        return self.proc.mm
+
+    def __repr__(self) -> str:
+        return f"<Task {self.tid} of {self.proc.pid} {self.state.name}>"
+
+
+@dataclass
+class Credentials:
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)

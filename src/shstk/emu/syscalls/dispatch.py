@@ -1,0 +1,78 @@
+"""System-call entry: from the SYSCALL instruction to a handler and back.
+
+Handlers take `(kernel, task, *args)` with the raw 64-bit register values and return the
+result (a negative errno for errors), raise `KernelError(errno)`, raise `Blocked` to sleep,
+or return NO_RESULT when they set the registers themselves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shstk.abi import errno as E
+from shstk.abi.syscalls import NAMES
+from shstk.emu.cpu.faults import CpuFault
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.kernel import NO_RESULT, Blocked
+from shstk.emu.syscalls.table import TABLE
+
+if TYPE_CHECKING:
+    from shstk.emu.cpu.cpu import Cpu
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+
+MASK64 = (1 << 64) - 1
+
+
+def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
+    args = cpu.syscall_args()
+    nr = args[0]
+    rip = cpu.rip
+    # SYSCALL leaves the return address in RCX and RFLAGS in R11, as the hardware does
+    cpu.set_reg("rcx", rip + 2)
+    cpu.set_reg("r11", cpu.reg("eflags"))
+    entry = TABLE.get(nr)
+    if entry is None or entry.handler is None:
+        result = -(entry.errno if entry is not None else E.ENOSYS)
+        if entry is None or not entry.quiet:
+            _unknown(k, nr)
+        if k.strace is not None:
+            from shstk.emu.syscalls import strace
+
+            strace.trace(k, t, entry, nr, args[1:], result)
+        cpu.set_reg("rax", result)
+        return
+    t.restart = (nr, entry.restart)
+    call_args = args[1:1 + len(entry.args)] if entry.args else args[1:]
+    pre = None
+    if k.strace is not None:
+        from shstk.emu.syscalls import strace
+
+        pre = strace.before(k, t, entry, call_args)
+    try:
+        result = entry.handler(k, t, *call_args)
+    except KernelError as exc:
+        result = -exc.errno
+    except Blocked as b:
+        if pre is not None:
+            t.strace_pending = (entry, call_args, pre)  # type: ignore[attr-defined]
+        k.block(t, b)
+        return
+    except CpuFault:
+        result = -E.EFAULT
+    if result is NO_RESULT:
+        if k.strace is not None:
+            strace.after(k, t, entry, call_args, pre, None)
+        return
+    assert isinstance(result, int)
+    if k.strace is not None:
+        strace.after(k, t, entry, call_args, pre, result)
+    cpu.set_reg("rax", result & MASK64)
+
+
+def _unknown(k: Kernel, nr: int) -> None:
+    name = NAMES.get(nr, f"syscall_{nr}")
+    entry = TABLE.get(nr)
+    why = entry.note if entry is not None and entry.note else "not implemented"
+    errname = E.NAMES.get(entry.errno if entry is not None else E.ENOSYS, "ENOSYS")
+    k.say_once(f"nosys:{nr}", f"system call {nr} ({name}) {why}: returning -{errname}")

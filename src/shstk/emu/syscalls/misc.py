@@ -1,0 +1,43 @@
+"""System information: uname, sysinfo, getrandom."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shstk.abi import errno as E
+from shstk.abi import resource as R
+from shstk.emu.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+
+HOSTNAME = "shstk"
+
+
+def sys_uname(k: Kernel, t: Task, buf: int) -> int:
+    fields = ["Linux", HOSTNAME, k.profile.uname_release,
+              "#1 SMP PREEMPT_DYNAMIC shstk emulated kernel", "x86_64", "(none)"]
+    raw = b"".join(f.encode()[:64].ljust(R.UTS_FIELD, b"\0") for f in fields)
+    t.mm.write(buf, raw)
+    return 0
+
+
+def sys_sysinfo(k: Kernel, t: Task, buf: int) -> int:
+    up = k.monotonic_ns() // 10**9
+    total = 8 << 30
+    raw = struct.pack("<qQQQQQQQHHxxxxQQI", up, 0, 0, 0, total, total // 2, 0, 0, 0,
+                      len(k.processes), 0, 0, 1)
+    t.mm.write(buf, raw.ljust(112, b"\0"))
+    return 0
+
+
+def sys_getrandom(k: Kernel, t: Task, buf: int, count: int, flags: int) -> int:
+    if flags & ~(R.GRND_NONBLOCK | R.GRND_RANDOM | R.GRND_INSECURE):
+        raise KernelError(E.EINVAL)
+    if flags & R.GRND_INSECURE and flags & R.GRND_RANDOM:
+        raise KernelError(E.EINVAL)
+    count = min(count, 0x1FFFFFF)
+    t.mm.write(buf, k.random_bytes(count))
+    return count

@@ -1,0 +1,289 @@
+"""`shstk run --strace`: system calls in strace's format, decoded from the table's kinds.
+
+Argument kinds: i (signed), u (unsigned), x (hex), p (pointer), fd, dirfd, path, str,
+buf:N (input bytes, length in argument N), obuf:N (output bytes, length = result),
+oflags, mode, prot, mapflags, clone, sig, how, archprctl, atflags, whence, rlimit, clock,
+madv, fcntl, futex, access, mmapflags... Unknown kinds print as hex.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from shstk.abi import clone as C
+from shstk.abi import errno as E
+from shstk.abi import fs as F
+from shstk.abi import mman as M
+from shstk.abi import resource as R
+from shstk.abi import shstk as A
+from shstk.abi import signals as S
+from shstk.emu.kernel.errors import KernelError
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+    from shstk.emu.syscalls.spec import Syscall
+
+STR_LIMIT = 32
+MASK64 = (1 << 64) - 1
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & (1 << 31) else v
+
+
+def quote(data: bytes, limit: int = STR_LIMIT) -> str:
+    out = []
+    for b in data[:limit]:
+        c = chr(b)
+        if c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\\":
+            out.append("\\\\")
+        elif 32 <= b < 127:
+            out.append(c)
+        else:
+            out.append(f"\\{b:o}" if b < 8 else f"\\x{b:02x}")
+    return '"' + "".join(out) + '"' + ("..." if len(data) > limit else "")
+
+
+def _flags(value: int, table: list[tuple[int, str]], zero: str = "0") -> str:
+    names = []
+    rest = value
+    for bit, name in table:
+        if bit and value & bit == bit:
+            names.append(name)
+            rest &= ~bit
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) if names else zero
+
+
+_OFLAGS = [(F.O_CREAT, "O_CREAT"), (F.O_EXCL, "O_EXCL"), (F.O_NOCTTY, "O_NOCTTY"),
+           (F.O_TRUNC, "O_TRUNC"), (F.O_APPEND, "O_APPEND"), (F.O_NONBLOCK, "O_NONBLOCK"),
+           (F.O_DIRECTORY, "O_DIRECTORY"), (F.O_NOFOLLOW, "O_NOFOLLOW"),
+           (F.O_CLOEXEC, "O_CLOEXEC"), (F.O_PATH, "O_PATH"), (F.O_LARGEFILE, "O_LARGEFILE"),
+           (F.O_NOATIME, "O_NOATIME"), (F.O_DIRECT, "O_DIRECT"), (F.O_SYNC, "O_SYNC"),
+           (F.O_DSYNC, "O_DSYNC")]
+_PROT = [(M.PROT_READ, "PROT_READ"), (M.PROT_WRITE, "PROT_WRITE"), (M.PROT_EXEC, "PROT_EXEC"),
+         (M.PROT_GROWSDOWN, "PROT_GROWSDOWN")]
+_MAP = [(M.MAP_FIXED, "MAP_FIXED"), (M.MAP_ANONYMOUS, "MAP_ANONYMOUS"),
+        (M.MAP_32BIT, "MAP_32BIT"), (M.MAP_ABOVE4G, "MAP_ABOVE4G"),
+        (M.MAP_GROWSDOWN, "MAP_GROWSDOWN"), (M.MAP_DENYWRITE, "MAP_DENYWRITE"),
+        (M.MAP_NORESERVE, "MAP_NORESERVE"), (M.MAP_POPULATE, "MAP_POPULATE"),
+        (M.MAP_STACK, "MAP_STACK"), (M.MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE")]
+_CLONE = [(getattr(C, n), n) for n in dir(C) if n.startswith("CLONE_") and
+          isinstance(getattr(C, n), int) and n not in ("CLONE_ARGS_SIZE_VER0",
+                                                        "CLONE_ARGS_SIZE_VER1",
+                                                        "CLONE_ARGS_SIZE_VER2",
+                                                        "CLONE_ARGS_SIZE_VER3")]
+_AT = [(F.AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW"), (F.AT_REMOVEDIR, "AT_REMOVEDIR"),
+       (F.AT_SYMLINK_FOLLOW, "AT_SYMLINK_FOLLOW"), (F.AT_NO_AUTOMOUNT, "AT_NO_AUTOMOUNT"),
+       (F.AT_EMPTY_PATH, "AT_EMPTY_PATH")]
+_ARCH_PRCTL = {A.ARCH_SET_GS: "ARCH_SET_GS", A.ARCH_SET_FS: "ARCH_SET_FS",
+               A.ARCH_GET_FS: "ARCH_GET_FS", A.ARCH_GET_GS: "ARCH_GET_GS",
+               A.ARCH_SHSTK_ENABLE: "ARCH_SHSTK_ENABLE", A.ARCH_SHSTK_DISABLE: "ARCH_SHSTK_DISABLE",
+               A.ARCH_SHSTK_LOCK: "ARCH_SHSTK_LOCK", A.ARCH_SHSTK_UNLOCK: "ARCH_SHSTK_UNLOCK",
+               A.ARCH_SHSTK_STATUS: "ARCH_SHSTK_STATUS", A.ARCH_GET_CPUID: "ARCH_GET_CPUID",
+               A.ARCH_SET_CPUID: "ARCH_SET_CPUID"}
+_RLIMIT = {getattr(R, n): n for n in dir(R) if n.startswith("RLIMIT_")}
+_CLOCK = {getattr(R, n): n for n in dir(R) if n.startswith("CLOCK_")}
+_MADV = {getattr(M, n): n for n in dir(M) if n.startswith("MADV_")}
+_FCNTL = {getattr(F, n): n for n in dir(F) if n.startswith("F_") and n not in ("F_OK",)}
+_HOW = {S.SIG_BLOCK: "SIG_BLOCK", S.SIG_UNBLOCK: "SIG_UNBLOCK", S.SIG_SETMASK: "SIG_SETMASK"}
+_WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
+_FUTEX = {C.FUTEX_WAIT: "FUTEX_WAIT", C.FUTEX_WAKE: "FUTEX_WAKE",
+          C.FUTEX_REQUEUE: "FUTEX_REQUEUE", C.FUTEX_CMP_REQUEUE: "FUTEX_CMP_REQUEUE",
+          C.FUTEX_WAKE_OP: "FUTEX_WAKE_OP", C.FUTEX_WAIT_BITSET: "FUTEX_WAIT_BITSET",
+          C.FUTEX_WAKE_BITSET: "FUTEX_WAKE_BITSET"}
+_ACCESS = [(F.R_OK, "R_OK"), (F.W_OK, "W_OK"), (F.X_OK, "X_OK")]
+
+
+def _string(t: Task, addr: int, limit: int = STR_LIMIT) -> str:
+    if addr == 0:
+        return "NULL"
+    try:
+        raw = t.mm.read_cstring(addr, 4096)
+    except KernelError:
+        return hex(addr)
+    return quote(raw, limit if limit else len(raw))
+
+
+def _bytes(t: Task, addr: int, n: int) -> str:
+    if addr == 0:
+        return "NULL"
+    n = max(0, min(n, 4096))
+    try:
+        return quote(t.mm.read(addr, min(n, STR_LIMIT + 1)), STR_LIMIT) if n else '""'
+    except KernelError:
+        return hex(addr)
+
+
+def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int | None) -> str:
+    base, _, param = kind.partition(":")
+    if base == "i":
+        return str(_signed(v))
+    if base == "i32":
+        return str(_s32(v))
+    if base == "u":
+        return str(v)
+    if base == "p":
+        return "NULL" if v == 0 else hex(v)
+    if base == "fd":
+        return str(_s32(v))
+    if base == "dirfd":
+        return "AT_FDCWD" if _s32(v) == F.AT_FDCWD else str(_s32(v))
+    if base in ("path", "str"):
+        return _string(t, v, 0 if base == "path" else STR_LIMIT)
+    if base == "buf":
+        return _bytes(t, v, args[int(param)])
+    if base == "obuf":
+        if result is None or result < 0:
+            return hex(v) if v else "NULL"
+        return _bytes(t, v, result)
+    if base == "oflags":
+        acc = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR"}.get(v & 3, str(v & 3))
+        rest = _flags(v & ~3 & 0xFFFFFFFF, _OFLAGS, "")
+        return acc + ("|" + rest if rest else "")
+    if base == "mode":
+        return f"0{v & 0o7777:o}" if v else "0"
+    if base == "prot":
+        return _flags(v, _PROT, "PROT_NONE")
+    if base == "mapflags":
+        kind_ = {1: "MAP_SHARED", 2: "MAP_PRIVATE", 3: "MAP_SHARED_VALIDATE"}.get(v & 0xF,
+                                                                                   hex(v & 0xF))
+        rest = _flags(v & ~0xF, _MAP, "")
+        return kind_ + ("|" + rest if rest else "")
+    if base == "clone":
+        sig = v & C.CSIGNAL
+        rest = _flags(v & ~C.CSIGNAL, _CLONE, "")
+        names = [rest] if rest else []
+        if sig:
+            names.append(S.NAMES.get(sig, str(sig)))
+        return "|".join(names) or "0"
+    if base == "sig":
+        return S.NAMES.get(_s32(v), str(_s32(v)))
+    if base == "how":
+        return _HOW.get(v, str(v))
+    if base == "archprctl":
+        return _ARCH_PRCTL.get(v, hex(v))
+    if base == "atflags":
+        return _flags(v, _AT, "0")
+    if base == "whence":
+        return _WHENCE.get(v, str(v))
+    if base == "rlimit":
+        return _RLIMIT.get(v, str(v))
+    if base == "clock":
+        return _CLOCK.get(v, str(v))
+    if base == "madv":
+        return _MADV.get(v, str(v))
+    if base == "fcntl":
+        return _FCNTL.get(v, str(v))
+    if base == "futex":
+        op = v & C.FUTEX_CMD_MASK & 0xFFFFFFFF
+        name = _FUTEX.get(op, str(op))
+        if v & C.FUTEX_PRIVATE_FLAG:
+            name += "_PRIVATE"
+        return name
+    if base == "access":
+        return _flags(v, _ACCESS, "F_OK")
+    if base == "argv":
+        return _argv(t, v)
+    return hex(v)
+
+
+def _argv(t: Task, addr: int) -> str:
+    if addr == 0:
+        return "NULL"
+    items = []
+    try:
+        for i in range(64):
+            p = t.mm.read_u64(addr + 8 * i)
+            if p == 0:
+                break
+            items.append(_string(t, p))
+        else:
+            items.append("...")
+    except KernelError:
+        return hex(addr)
+    return "[" + ", ".join(items) + "]"
+
+
+def fmt_result(entry: Syscall | None, result: int | None) -> str:
+    if result is None:
+        return "?"
+    r = _signed(result & MASK64)
+    if -4096 < r < 0:
+        name = E.NAMES.get(-r, str(-r))
+        return f"-1 {name} ({os.strerror(-r)})"
+    if entry is not None and entry.ret == "hex":
+        return hex(result & MASK64)
+    return str(r)
+
+
+def _prefix(k: Kernel, t: Task) -> str:
+    return f"[pid {t.tid:>5}] " if len(k.tasks) > 1 else ""
+
+
+def _emit(k: Kernel, text: str) -> None:
+    assert k.strace is not None
+    k.strace.write(text + "\n")
+    k.strace.flush()
+
+
+def before(k: Kernel, t: Task, entry: Syscall, args: list[int]) -> list[str]:
+    """Render the input arguments now (output buffers wait for the result)."""
+    out = []
+    for kind, v in zip(entry.args, args, strict=False):
+        out.append("" if kind.startswith("obuf") else fmt_arg(k, t, kind, v, args, None))
+    return out
+
+
+def after(k: Kernel, t: Task, entry: Syscall, args: list[int], pre: list[str] | None,
+          result: int | None) -> None:
+    parts = list(pre or [])
+    for i, (kind, v) in enumerate(zip(entry.args, args, strict=False)):
+        if kind.startswith("obuf"):
+            parts[i] = fmt_arg(k, t, kind, v, args, result)
+    call = f"{_prefix(k, t)}{entry.name}({', '.join(parts)})"
+    _emit(k, f"{call:<39} = {fmt_result(entry, result)}")
+
+
+def trace(k: Kernel, t: Task, entry: Syscall | None, nr: int, args: list[int],
+          result: int) -> None:
+    from shstk.abi.syscalls import NAMES
+
+    name = entry.name if entry else NAMES.get(nr, f"syscall_{nr:#x}")
+    shown = ", ".join(hex(a) for a in args[:6])
+    call = f"{_prefix(k, t)}{name}({shown})"
+    _emit(k, f"{call:<39} = {fmt_result(entry, result)}")
+
+
+def resumed(k: Kernel, t: Task, result: int | None) -> None:
+    pending = getattr(t, "strace_pending", None)
+    if pending is None:
+        return
+    t.strace_pending = None  # type: ignore[attr-defined]
+    entry, args, pre = pending
+    after(k, t, entry, args, pre, result)
+
+
+def exit_line(k: Kernel, t: Task, text: str) -> None:
+    _emit(k, f"{_prefix(k, t)}+++ {text} +++")
+
+
+def signal_line(k: Kernel, t: Task, sig: int, code: int, extra: str = "") -> None:
+    name = S.NAMES.get(sig, str(sig))
+    _emit(k, f"{_prefix(k, t)}--- {name} {{si_signo={name}, si_code={code}{extra}}} ---")

@@ -1,0 +1,152 @@
+"""`shstk run`: run one program in the emulator and report how it ended."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from shstk.errors import ShstkError, UsageError
+
+
+@dataclass
+class RunOptions:
+    program: str
+    args: list[str] = field(default_factory=list)
+    sysroot: str = "/"
+    rw: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    unset: list[str] = field(default_factory=list)
+    strace: bool = False
+    strace_out: TextIO | None = None
+    max_insns: int | None = None
+    timeout: float | None = None
+    kernel: str = "mainline"
+    shstk: str = "auto"
+    engine: str | None = None
+    virtual_time: bool = False
+    seed: int | None = None
+    report: str = "text"  # text | json
+    report_file: str | None = None
+    verbose: bool = False
+    glibc_tunables: str | None = None
+
+
+@dataclass
+class RunResult:
+    exit_status: int  # what `shstk run` exits with
+    wait_status: int
+    signal: int = 0
+    report: object | None = None  # run.report.Report
+    events: list[str] = field(default_factory=list)
+
+
+def guest_environment(opts: RunOptions) -> list[bytes]:
+    env = dict(os.environb)
+    for item in opts.env:
+        if "=" not in item:
+            raise UsageError(f"--env needs KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        env[os.fsencode(key)] = os.fsencode(value)
+    for key in opts.unset:
+        env.pop(os.fsencode(key), None)
+    if opts.glibc_tunables is not None:
+        env[b"GLIBC_TUNABLES"] = os.fsencode(opts.glibc_tunables)
+    return [k + b"=" + v for k, v in env.items()]
+
+
+def _search_path(opts: RunOptions, env: list[bytes]) -> str:
+    """execvp(): a name without a slash is looked up in the guest's PATH (in the sysroot)."""
+    prog = opts.program
+    if "/" in prog:
+        return prog
+    path = next((e[5:].decode() for e in env if e.startswith(b"PATH=")), "/usr/bin:/bin")
+    root = os.path.realpath(opts.sysroot)
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", prog)
+        host = cand if root == "/" else root + (cand if cand.startswith("/") else "/" + cand)
+        if os.path.isfile(host) and os.access(host, os.X_OK):
+            return cand
+    raise ShstkError(f"{prog}: command not found in PATH")
+
+
+def _guest_cwd(sysroot: str) -> str:
+    cwd = os.getcwd()
+    root = os.path.realpath(sysroot)
+    if root == "/":
+        return cwd
+    if cwd == root:
+        return "/"
+    if cwd.startswith(root + "/"):
+        return cwd[len(root):]
+    return "/"
+
+
+def _check_options(opts: RunOptions) -> None:
+    from shstk.emu.kernel.policy import POLICIES
+    from shstk.emu.kernel.profile import get_profile
+
+    get_profile(opts.kernel)
+    if opts.shstk not in POLICIES:
+        raise UsageError(f"--shstk must be one of {', '.join(POLICIES)}")
+    if not os.path.isdir(opts.sysroot):
+        raise UsageError(f"--sysroot {opts.sysroot}: not a directory")
+    for d in opts.rw:
+        if not os.path.isdir(d):
+            raise UsageError(f"--rw {d}: not a directory")
+    if opts.max_insns is not None and opts.max_insns <= 0:
+        raise UsageError("--max-insns must be positive")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if opts.engine not in (None, "native", "python"):
+        raise UsageError("--engine must be native or python")
+
+
+def run(opts: RunOptions) -> RunResult:
+    from shstk.emu.kernel.errors import KernelError
+    from shstk.emu.kernel.kernel import Kernel, KernelOptions
+    from shstk.emu.kernel.loader import ExecFormatError
+
+    _check_options(opts)
+    env = guest_environment(opts)
+    prog = _search_path(opts, env)
+    strace_out = opts.strace_out if opts.strace_out is not None else (
+        sys.stderr if opts.strace else None)
+    kopts = KernelOptions(
+        sysroot=opts.sysroot, rw_dirs=tuple(opts.rw), kernel=opts.kernel,
+        shstk_policy=opts.shstk, engine=opts.engine, strace=strace_out,
+        virtual_time=opts.virtual_time, seed=opts.seed, max_insns=opts.max_insns,
+        timeout=opts.timeout, verbose=opts.verbose, glibc_tunables=opts.glibc_tunables)
+    kernel = Kernel(kopts)
+    argv = [os.fsencode(opts.program), *(os.fsencode(a) for a in opts.args)]
+    try:
+        kernel.spawn(prog, argv, env, _guest_cwd(opts.sysroot))
+    except ExecFormatError as exc:
+        raise ShstkError(f"{opts.program}: cannot run: {exc.why}") from None
+    except KernelError as exc:
+        raise ShstkError(f"{opts.program}: cannot run: {os.strerror(exc.errno)}") from None
+    if opts.verbose:
+        print(f"shstk: engine {kernel.init.cpu.engine.name if kernel.init else '?'}, "
+              f"kernel profile {kernel.profile.name}", file=sys.stderr)
+    death = kernel.run()
+    status = death.status
+    result = RunResult(0, status, events=list(kernel.events))
+    if status & 0x7F == 0:
+        result.exit_status = (status >> 8) & 0xFF
+        if strace_out is not None:
+            strace_out.write(f"+++ exited with {result.exit_status} +++\n")
+        return result
+    sig = status & 0x7F
+    result.signal = sig
+    result.exit_status = 128 + sig
+    if strace_out is not None:
+        from shstk.abi import signals as S
+
+        strace_out.write(f"+++ killed by {S.NAMES.get(sig, sig)} +++\n")
+    if death.snapshot is not None:
+        from shstk.run.report import build
+
+        result.report = build(death.snapshot, shlex.quote(opts.program))  # type: ignore[arg-type]
+    return result
