@@ -141,7 +141,9 @@ def _names(objects: tuple[LoadedObject, ...], limit: int = 4) -> str:
 def plural(count: int, noun: str) -> str:
     if count == 1:
         return f"1 {noun}"
-    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+    if noun.endswith("y"):
+        return f"{count} {noun[:-1]}ies"
+    return f"{count} {noun}es" if noun.endswith("s") else f"{count} {noun}s"
 
 
 def all_controls(closure: Closure) -> dict[str, Verdict]:
