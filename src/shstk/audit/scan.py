@@ -52,7 +52,7 @@ class ScanResult:
 
 @dataclass
 class _Found:
-    files: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # named files in order, then the rest
     explicit: set[str] = field(default_factory=set)
     errors: list[Failure] = field(default_factory=list)
 
@@ -179,6 +179,7 @@ def _chunks(paths: list[str], jobs: int) -> list[list[str]]:
 def discover(paths: Sequence[str], sysroot: Sysroot) -> _Found:
     """Regular files to parse, each real file once; problems with named paths."""
     found = _Found()
+    named: list[str] = []
     seen_files: dict[tuple[int, int], str] = {}
     seen_dirs: set[tuple[int, int]] = set()
     for arg in paths:
@@ -191,11 +192,13 @@ def discover(paths: Sequence[str], sysroot: Sysroot) -> _Found:
         if stat.S_ISDIR(st.st_mode):
             _walk(host, sysroot, seen_dirs, seen_files)
         elif stat.S_ISREG(st.st_mode):
-            seen_files.setdefault((st.st_dev, st.st_ino), host)
-            found.explicit.add(seen_files[(st.st_dev, st.st_ino)])
+            path = seen_files.setdefault((st.st_dev, st.st_ino), host)
+            if path not in found.explicit:
+                found.explicit.add(path)
+                named.append(path)
         else:
             found.errors.append(Failure(arg, "not a regular file or directory"))
-    found.files = sorted(seen_files.values())
+    found.files = named + sorted(set(seen_files.values()) - found.explicit)
     return found
 
 
