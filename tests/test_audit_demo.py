@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,16 +19,17 @@ DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 def demo_module():
     spec = importlib.util.spec_from_file_location("shstk_demo", DEMO)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-def test_demo_examples_are_one_ready_and_one_blocked(demo_module, tmp_path, capsys):
+def test_demo_examples_are_one_ready_and_one_blocked(demo_module, tmp_path, capfd):
     demo = demo_module.Demo(build=tmp_path)
     demo_module.build_audit_examples(demo)
     demo_module.run_audit_examples(demo)
-    assert capsys.readouterr().out.count("hello from libgreet.so") == 2
+    assert capfd.readouterr().out.count("hello from libgreet.so") == 2
     result = scan([str(tmp_path / "ready" / "hello"), str(tmp_path / "blocked" / "hello")])
     ready, blocked = result.programs
     assert ready.verdict.status == "ready"
