@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guestbuild import compile_guest  # noqa: E402
+from guestbuild import compile_guest
 
 
 @pytest.fixture(scope="session")

@@ -47,3 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug in shstk: one line, the traceback on request
+        import os
+        import traceback
+
+        if os.environ.get("SHSTK_DEBUG"):
+            traceback.print_exc()
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" ({os.path.basename(where.filename)}:{where.lineno})" if where else ""
+        print(f"shstk: internal error: {type(exc).__name__}: {exc}{at}; this is a bug in "
+              "shstk (SHSTK_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 125

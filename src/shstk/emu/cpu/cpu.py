@@ -89,6 +89,7 @@ class Cpu:
         self._detail = Cs(CS_ARCH_X86, CS_MODE_64)
         self._detail.detail = True
         self._fault: CpuFault | None = None
+        self._hook_error: BaseException | None = None
         self._stop_requested = False
         self._cet_hooks: dict[int, int] = {}  # site -> hook handle
         self._cpuid_cache: dict[tuple[int, int], tuple[int, int, int, int]] = {}
@@ -154,7 +155,16 @@ class Cpu:
             self.uc.emu_start(self.uc.reg_read(RIP), NEVER)
         except UC.UcError as exc:
             err = exc
+        if self._hook_error is not None:
+            # a bug in the kernel model (or Ctrl-C) inside a hook: re-raise it out here
+            exc, self._hook_error = self._hook_error, None
+            raise exc
         return self._classify(err)
+
+    def _hook_failed(self, exc: BaseException) -> None:
+        self._hook_error = exc
+        self.engine.pending = 0
+        self.uc.emu_stop()
 
     def _classify(self, err: UC.UcError | None) -> RunResult:
         eng = self.engine
@@ -206,11 +216,17 @@ class Cpu:
             self.client.syscall(self)
         except CpuFault as fault:
             self._abort(fault)
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
 
     def _on_cpuid(self, uc: UC.Uc, _ud: object) -> int:
         leaf = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFFFFFF
         sub = uc.reg_read(X.UC_X86_REG_ECX) & 0xFFFFFFFF
-        a, b, c, d = self.cpuid(leaf, sub)
+        try:
+            a, b, c, d = self.cpuid(leaf, sub)
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
+            return 1
         uc.reg_write(X.UC_X86_REG_RAX, a)
         uc.reg_write(X.UC_X86_REG_RBX, b)
         uc.reg_write(X.UC_X86_REG_RCX, c)
@@ -227,6 +243,12 @@ class Cpu:
         return hit
 
     def _on_interrupt(self, uc: UC.Uc, intno: int, _ud: object) -> None:
+        try:
+            self._interrupt(uc, intno)
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
+
+    def _interrupt(self, uc: UC.Uc, intno: int) -> None:
         rip = uc.reg_read(RIP)
         if intno == A.X86_TRAP_BP:  # int3 is a trap: RIP is already past it
             fault = CpuFault(A.X86_TRAP_BP, rip)
@@ -338,13 +360,15 @@ class Cpu:
         return addr & (0xFFFFFFFFFFFFFFFF if wide else 0xFFFFFFFF)
 
     def _on_cet_nop(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
-        insn = self._cet_insn(addr)
-        if insn is None or insn.mnemonic not in cet.HANDLED:
-            return
         try:
+            insn = self._cet_insn(addr)
+            if insn is None or insn.mnemonic not in cet.HANDLED:
+                return
             cet.execute(self, insn)
         except CpuFault as fault:
             self._abort(fault)
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
 
     def _on_invalid(self, uc: UC.Uc, _ud: object) -> bool:
         rip = uc.reg_read(RIP)
@@ -356,6 +380,9 @@ class Cpu:
             next_rip = cet.execute(self, insn)
         except CpuFault as fault:
             self._abort(fault)
+            return False
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
             return False
         uc.reg_write(RIP, next_rip if next_rip is not None else rip + insn.size)
         return True

@@ -171,9 +171,9 @@ class Vma:
         """Would Linux have merged these two adjacent VMAs (for /proc display)?"""
         if self.flags != other.flags or self.name != other.name or self.end != other.start:
             return False
-        if self.file is None and other.file is None:
-            return self.anon_name == other.anon_name
-        return (self.file == other.file and other.pgoff == self.pgoff + self.size // PAGE)
+        # File mappings stay apart: Linux merges them only when their anon_vmas agree,
+        # which a segment that was written and one that was not never do.
+        return self.file is None and other.file is None and self.anon_name == other.anon_name
 
 
 class AddressSpace:
@@ -309,22 +309,28 @@ class AddressSpace:
 
     def unmapped_area_topdown(self, length: int, low: int, high: int,
                               start_gap: int = 0) -> int | None:
-        """Highest `addr` in [low, high) with room for `length` (vm_unmapped_area)."""
-        hi = high
-        for v in reversed(self.vmas):
-            if v.start >= high:
+        """Highest `addr` in [low, high) with room for `length` (vm_unmapped_area).
+
+        Gaps are walked from the top; the VMA above a gap keeps its start gap free below
+        it (guard gaps), and the new mapping wants `start_gap` free below itself.
+        """
+        limit = high  # the upper end of the gap being looked at
+        for below in reversed(self.vmas):
+            if below.start >= high:
+                limit = min(high, below.start - below.start_gap())
                 continue
-            gap_hi = min(hi, self._gap_below(v)) if v.start < hi else hi
-            gap_lo = max(low, v.end)
-            cand = page_down(gap_hi - length) if gap_hi >= length else -1
-            if cand >= gap_lo + start_gap and cand >= low:
-                return cand
-            hi = min(hi, v.start - v.start_gap()) if v.start < hi else hi
-            if v.end <= low:
+            gap_lo = max(low, below.end)
+            if limit >= length:
+                cand = page_down(limit - length)
+                if cand - start_gap >= gap_lo:
+                    return cand
+            limit = min(high, below.start - below.start_gap())
+            if limit <= low:
                 return None
-        cand = page_down(hi - length) if hi >= length else -1
-        if cand - start_gap >= low and cand >= low:
-            return cand
+        if limit >= length:
+            cand = page_down(limit - length)
+            if cand - start_gap >= low:
+                return cand
         return None
 
     def unmapped_area_bottomup(self, length: int, low: int, high: int) -> int | None:

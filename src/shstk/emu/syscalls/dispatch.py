@@ -43,7 +43,7 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
         cpu.set_reg("rax", result)
         return
     t.restart = (nr, entry.restart)
-    call_args = args[1:1 + len(entry.args)] if entry.args else args[1:]
+    call_args = args[1:1 + len(entry.args)]
     pre = None
     if k.strace is not None:
         from shstk.emu.syscalls import strace
