@@ -304,6 +304,7 @@ class _ClosureBuilder:
         self.by_id: dict[object, LoadedObject] = {}
         self.parent: dict[str, LoadedObject | None] = {exe.path: None}
         self.interp: LoadedObject | None = None
+        self.interp_placed = False
 
     def build(self) -> Closure:
         info = self.exe.info
@@ -319,7 +320,7 @@ class _ClosureBuilder:
                 child = self._map(name, obj)
                 if child is not None:
                     queue.append(child)
-        needed = self.interp is not None and self.interp in self.objects
+        needed = self.interp_placed
         if self.interp is not None and not needed:
             self.objects.append(self.interp)
         return Closure(self.exe, info.interp, self.objects, self.missing, needed)
@@ -386,8 +387,9 @@ class _ClosureBuilder:
 
     def _adopt(self, obj: LoadedObject) -> None:
         # The interpreter joins the load order where a DT_NEEDED first names it.
-        if obj.is_interpreter and obj not in self.objects:
+        if obj.is_interpreter and not self.interp_placed:
             self.objects.append(obj)
+            self.interp_placed = True
 
     # -- the search order of _dl_map_object --------------------------------------------
 
