@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from test_elf_guests import install, marked_greet, plain_greet, program, static_program
+from guestbuild import GUEST_DIR as GUEST
+from test_elf_guests import (
+    fake_ld_so,
+    install,
+    marked_greet,
+    plain_greet,
+    program,
+    static_program,
+)
 from test_elf_synth import build_elf, marked_layout
 
 import shstk.audit.scan as scan_module
@@ -167,3 +177,51 @@ def test_this_machines_usr_bin(capsys):
     if " 0 ready" in summary:  # Debian and most distributions today: not CET-ready
         assert status == 1
     assert "Libraries that block the most programs" in out
+
+
+@pytest.mark.skipif(shutil.which("objcopy") is None or shutil.which("gcc") is None,
+                    reason="needs objcopy and gcc")
+def test_debug_files_and_object_files_are_not_programs(capsys, tmp_path):
+    lib = install(marked_greet(), tmp_path / "tree" / "libgreet.so")
+    debug = tmp_path / "tree" / "libgreet.so.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(debug)], check=True)
+    obj = tmp_path / "tree" / "greet.o"
+    subprocess.run(["gcc", "-c", "-o", str(obj), str(GUEST / "audit" / "libgreet.c")],
+                   check=True)
+    status, out, err = run(capsys, str(tmp_path / "tree"))
+    assert (status, err) == (0, "")  # skipped quietly in a scan
+    assert "no programs found" in out
+    status, _, err = run(capsys, str(debug), str(obj))
+    assert status == 2
+    assert err.splitlines() == [
+        f"shstk: {debug}: separate debug information (objcopy --only-keep-debug),"
+        " not loadable",
+        f"shstk: {obj}: relocatable object file (.o), not linked"]
+
+
+def test_sysroot_paths_are_inside_the_root(capsys, tmp_path):
+    root = tmp_path / "root"
+    install(marked_greet(), root / "usr" / "lib" / "libgreet.so")
+    install(program("greet.c", [marked_greet()]), root / "usr" / "bin" / "greet")
+    install(fake_ld_so(), root / "lib64" / "ld-linux-x86-64.so.2")
+    status, out, _ = run(capsys, "--json", "--sysroot", str(root), "/usr/bin")
+    doc = json.loads(out)
+    (program_doc,) = doc["programs"]
+    assert status == 0 and doc["sysroot"] == str(root)
+    assert program_doc["guest_path"] == "/usr/bin/greet"
+    lib = program_doc["objects"][0]
+    assert (lib["guest_path"], lib["found_via"]) == ("/usr/lib/libgreet.so", "default")
+    assert lib["path"] == str(root / "usr" / "lib" / "libgreet.so")
+
+
+def test_ld_library_path_option(capsys, tmp_path):
+    exe = install(program("greet.c", [marked_greet()]), tmp_path / "bin" / "greet")
+    install(plain_greet(), tmp_path / "plain" / "libgreet.so")
+    install(marked_greet(), tmp_path / "marked" / "libgreet.so")
+    status, out, _ = run(capsys, "--ld-library-path", f"{tmp_path}/plain", str(exe))
+    assert status == 1 and f"{tmp_path}/plain/libgreet.so  [LD_LIBRARY_PATH;" in out
+    status, out, _ = run(capsys, "--ld-library-path", f"{tmp_path}/nowhere:{tmp_path}/marked",
+                         str(exe))
+    assert status == 0
+    status, out, _ = run(capsys, str(exe))
+    assert status == 1 and "cannot start: libgreet.so not found" in out

@@ -8,6 +8,7 @@ import pytest
 from test_elf_guests import (
     IBT_ONLY,
     NO_MARK,
+    fake_ld_so,
     inner,
     install,
     marked_greet,
@@ -56,13 +57,14 @@ def test_marked_program_and_library_are_ready(tmp_path):
 def test_an_unmarked_dynamic_loader_does_not_block(tmp_path):
     # glibc skips ld.so in the legacy-object check; here it is deliberately unmarked.
     root = tmp_path / "root"
-    install(plain_greet(), root / "lib64" / "ld-linux-x86-64.so.2")
+    install(fake_ld_so(), root / "lib64" / "ld-linux-x86-64.so.2")
     install(marked_greet(), root / "usr" / "bin" / "libgreet.so")
     install(program("greet.c", [marked_greet()], extra=("-Wl,-rpath,$ORIGIN",)),
             root / "usr" / "bin" / "greet")
     closure = Resolver(str(root)).closure(str(root / "usr" / "bin" / "greet"))
     interp = [o for o in closure.objects if o.is_interpreter]
     assert len(interp) == 1 and not interp[0].props.shstk
+    assert [o.name for o in closure.libraries] == ["libgreet.so"]
     verdict = shstk_verdict(closure)
     assert verdict.status == READY and verdict.blockers == ()
 

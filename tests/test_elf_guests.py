@@ -63,6 +63,12 @@ def outer() -> Path:
                          extra_sources=(str(inner()),))
 
 
+def fake_ld_so() -> Path:
+    """An unmarked x86-64 shared object with the real loader's SONAME, to stand in
+    for ld.so in test roots (any DT_NEEDED on that name then resolves to it)."""
+    return library("libinner.c", "ld-linux-x86-64.so.2", mark=NO_MARK)
+
+
 def install(src: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dest)

@@ -98,7 +98,7 @@ def _subjects(parsed: list[ObjectInfo | Failure], explicit: set[str],
         elif item.is_program or (named and item.kind == LIBRARY):
             subjects.append(item)
         elif named and item.kind == OTHER:
-            result.errors.append(Failure(item.path, "neither a program nor a shared object"))
+            result.errors.append(Failure(item.path, item.why_other))
         else:
             result.skipped += item.kind == OTHER
     return subjects

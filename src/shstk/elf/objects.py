@@ -34,6 +34,7 @@ class ObjectInfo:
     props: CetProperties
     interp: str | None
     dynamic: DynamicInfo | None
+    debug_only: bool = False  # separate debug information (objcopy --only-keep-debug)
 
     @property
     def eligible(self) -> bool:
@@ -50,6 +51,8 @@ class ObjectInfo:
     @property
     def kind(self) -> str:
         pie = bool(self.dynamic and self.dynamic.pie)
+        if self.debug_only:
+            return OTHER
         if self.e_type == E.ET_EXEC:
             return DYNAMIC if self.interp is not None else STATIC
         if self.e_type != E.ET_DYN:
@@ -63,6 +66,15 @@ class ObjectInfo:
     @property
     def is_program(self) -> bool:
         return self.kind in PROGRAM_KINDS
+
+    @property
+    def why_other(self) -> str:
+        """Why an OTHER object is neither a program nor a shared object."""
+        if self.debug_only:
+            return "separate debug information (objcopy --only-keep-debug), not loadable"
+        return {E.ET_REL: "relocatable object file (.o), not linked",
+                E.ET_CORE: "core dump"}.get(self.e_type,
+                                            "neither a program nor a shared object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,9 @@ def inspect_file(path: str) -> ObjectInfo:
     """Read `path` once: CET properties, interpreter, dynamic section. Raises BadElf."""
     with ElfImage(path) as image:
         props = cet_properties_of(image)
+        if _is_debug_only(image):
+            return ObjectInfo(path, image.file_id, image.e_type, image.description, props,
+                              interp=None, dynamic=None, debug_only=True)
         return ObjectInfo(
             path=path,
             file_id=image.file_id,
@@ -90,6 +105,13 @@ def inspect_file(path: str) -> ObjectInfo:
             interp=_interpreter(image),
             dynamic=read_dynamic(image) if image.e_type in (E.ET_EXEC, E.ET_DYN) else None,
         )
+
+
+def _is_debug_only(image: ElfImage) -> bool:
+    # objcopy --only-keep-debug keeps the program headers but not the bytes they
+    # describe; ld.so recognizes such files by a PT_DYNAMIC with p_filesz 0.
+    return any(s.type in ("PT_DYNAMIC", "PT_INTERP") and s.filesz == 0 and s.memsz > 0
+               for s in image.segments)
 
 
 def inspect_or_fail(path: str) -> ObjectInfo | Failure:

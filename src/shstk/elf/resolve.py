@@ -50,6 +50,7 @@ FOUND_VIA = (RPATH, LD_LIBRARY_PATH, RUNPATH, LD_SO_CACHE, LD_SO_CONF, DEFAULT, 
 
 MULTIARCH_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
 LIB64_DIRS = ("/lib64", "/usr/lib64")
+LIB_DIRS = ("/lib", "/usr/lib")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +105,21 @@ class _Pending(Failure):
 
 
 def default_directories(sysroot: Sysroot) -> tuple[str, ...]:
-    """ld.so's built-in search path: Debian-style multiarch or the upstream lib64."""
+    """ld.so's built-in search path (SYSTEM_DIRS), guessed from the root's layout:
+    Debian's multiarch directories, the upstream /lib64 + /usr/lib64 (Fedora, SUSE),
+    or /lib + /usr/lib where lib64 is only a link to lib (Arch)."""
     if any(sysroot.listdir(d) is not None for d in MULTIARCH_DIRS[:2]):
         return MULTIARCH_DIRS
-    return LIB64_DIRS
+    lib64 = sysroot.resolve("/usr/lib64")
+    if lib64 is not None and lib64 != sysroot.resolve("/usr/lib"):
+        return LIB64_DIRS
+    return LIB_DIRS
 
 
 def lib_expansion(sysroot: Sysroot) -> str:
-    """What $LIB expands to (glibc's DL_DST_LIB): Debian builds use the multiarch dir."""
-    return "lib/x86_64-linux-gnu" if default_directories(sysroot) == MULTIARCH_DIRS else "lib64"
+    """What $LIB expands to (glibc's DL_DST_LIB) for that layout."""
+    return {MULTIARCH_DIRS: "lib/x86_64-linux-gnu", LIB64_DIRS: "lib64"}.get(
+        default_directories(sysroot), "lib")
 
 
 def expand_dst(text: str, origin: str | None, lib: str, platform: str) -> str | None:
