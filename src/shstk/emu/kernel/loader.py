@@ -253,6 +253,10 @@ def _replace_image(k: Kernel, t: Task, prog: Program, envp: list[bytes], initial
     from shstk.emu.kernel.policy import apply_loader_policy
 
     apply_loader_policy(k, t, img, prog.interp)
+    if not initial:
+        from shstk.emu.kernel import ptrace
+
+        ptrace.after_exec(k, t)
 
 
 def _flush_old_exec(k: Kernel, t: Task) -> None:

@@ -171,8 +171,11 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
     """The last thread is gone: close files, drop the mm, become a zombie, tell the parent."""
     if proc.zombie:
         return
+    from shstk.emu.kernel import ptrace
+
     proc.zombie = True
     proc.exit_status = status
+    ptrace.tracer_exited(k, proc)
     proc.files.users -= 1
     if proc.files.users <= 0:
         proc.files.close_all()

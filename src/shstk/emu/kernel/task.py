@@ -185,6 +185,8 @@ class Task:
         self.resume_rax: int | None = None
         self.interrupted: tuple[int, str] | None = None  # syscall a signal broke into
         self.last_fault: object | None = None  # the CpuFault behind a fatal signal
+        self.ptrace_inject: SigInfo | None = None  # a signal the tracer let through
+        self.orig_rax = (1 << 64) - 1  # the system call being made (-1: none)
 
     @property
     def pid(self) -> int:

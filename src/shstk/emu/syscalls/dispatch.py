@@ -43,6 +43,7 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
         cpu.set_reg("rax", result)
         return
     t.restart = (nr, entry.restart)
+    t.orig_rax = nr
     call_args = args[1:1 + len(entry.args)]
     pre = None
     if k.strace is not None:
