@@ -42,6 +42,7 @@ def _program(program: ProgramResult) -> dict[str, Any]:
         "ready": verdict.enabled,
         "reason": verdict.reason,
         "interpreter": closure.interpreter,
+        "interpreter_needed": closure.interpreter_needed,
         "self": properties(closure.exe.props),
         "objects": [_object(o) for o in closure.objects],
         "blockers": [_ref(o) for o in verdict.blockers],

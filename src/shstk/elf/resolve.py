@@ -193,7 +193,10 @@ class Resolver:
 
     def add_infos(self, results: Iterable[ObjectInfo | Failure]) -> None:
         for result in results:
-            self._infos[self.realpath(result.path)] = result
+            # Files that are not ELF never join a closure (the search checks the magic
+            # first); skipping them saves a realpath() per file of a big tree.
+            if not (isinstance(result, Failure) and result.not_elf):
+                self._infos[self.realpath(result.path)] = result
 
     def realpath(self, host_path: str) -> str:
         """os.path.realpath, memoized: closures ask for the same few files again and again."""
