@@ -159,8 +159,19 @@ def test_process_pool_gives_the_same_answers(apps, monkeypatch):
         install(apps / "blocked" / "greet", apps / "more" / f"p{i}")
     install(plain_greet(), apps / "more" / "libgreet.so")
     serial = scan([str(apps)], jobs=1)
+    pools = []
+
+    class CountingPool(scan_module.ProcessPoolExecutor):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            pools.append(self)
+
     monkeypatch.setattr(scan_module, "POOL_THRESHOLD", 1)
+    monkeypatch.setattr(scan_module, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(scan_module, "_chunks",
+                        lambda paths, jobs: [paths[i:i + 2] for i in range(0, len(paths), 2)])
     parallel = scan([str(apps)], jobs=2)
+    assert len(pools) == 1  # the worker pool was really used
     key = [(p.path, p.verdict.status, [o.path for o in p.closure.objects])
            for p in serial.programs]
     assert key == [(p.path, p.verdict.status, [o.path for o in p.closure.objects])
