@@ -199,8 +199,8 @@ def _print_controls(summary: Summary, console: Console) -> None:
 def _blocker_table(summary: Summary) -> Table:
     table = Table(title="Libraries that block the most programs", title_justify="left")
     table.add_column("programs", justify="right")
-    table.add_column("library")
-    table.add_column("file")
+    table.add_column("library", overflow="fold")
+    table.add_column("file", overflow="fold")  # wrap long paths, never cut them
     for path, count, name in summary.top_blockers:
         table.add_row(str(count), shown(name), shown(path))
     return table
