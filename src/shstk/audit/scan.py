@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from shstk.audit.verdict import CONTROLS, Verdict, shstk_verdict
-from shstk.elf.objects import LIBRARY, OTHER, Failure, ObjectInfo, inspect_many
+from shstk.elf.objects import LIBRARY, OTHER, Failure, ObjectInfo, inspect_chunk
 from shstk.elf.resolve import Closure, Resolver
 from shstk.elf.sysroot import Sysroot
 
@@ -71,8 +71,8 @@ def scan(paths: Sequence[str], *, sysroot: str = "/", ld_library_path: Sequence[
     jobs = jobs or os.cpu_count() or 1
     with _Parser(jobs, len(found.files), progress) as parser:
         parsed = parser.parse(found.files)
-        resolver.add_infos(parsed)
-        subjects = _subjects(parsed, found.explicit, result)
+        resolver.add_infos(item for item in parsed if item is not None)
+        subjects = _subjects(found.files, parsed, found.explicit, result)
         closures = _closures(resolver, [s.path for s in subjects], parser, result)
     for info in subjects:
         closure = closures[info.path]
@@ -84,17 +84,19 @@ def scan(paths: Sequence[str], *, sysroot: str = "/", ld_library_path: Sequence[
     return result
 
 
-def _subjects(parsed: list[ObjectInfo | Failure], explicit: set[str],
-              result: ScanResult) -> list[ObjectInfo]:
+def _subjects(paths: list[str], parsed: list[ObjectInfo | Failure | None],
+              explicit: set[str], result: ScanResult) -> list[ObjectInfo]:
     """Programs get a verdict; so do shared objects named on the command line."""
     subjects = []
-    for item in parsed:
-        named = item.path in explicit
-        if isinstance(item, Failure):
-            if item.not_elf and not named:
-                result.skipped += 1
+    for path, item in zip(paths, parsed, strict=True):
+        named = path in explicit
+        if item is None:  # not an ELF file
+            if named:
+                result.errors.append(Failure(path, "not an ELF file", not_elf=True))
             else:
-                result.errors.append(item)
+                result.skipped += 1
+        elif isinstance(item, Failure):
+            result.errors.append(item)
         elif item.is_program or (named and item.kind == LIBRARY):
             subjects.append(item)
         elif named and item.kind == OTHER:
@@ -123,7 +125,7 @@ def _closures(resolver: Resolver, programs: list[str], parser: _Parser,
             break
         parsed = parser.parse(sorted(needs))
         result.libraries_parsed += len(parsed)
-        resolver.add_infos(parsed)
+        resolver.add_infos(item for item in parsed if item is not None)
         pending = retry
     return closures
 
@@ -151,26 +153,28 @@ class _Parser:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
-    def parse(self, paths: list[str]) -> list[ObjectInfo | Failure]:
+    def parse(self, paths: list[str]) -> list[ObjectInfo | Failure | None]:
+        """One result per path, in order; None for a file that is not ELF."""
         if not paths:
             return []
         self.total = max(self.total, self.done + len(paths))
         chunks = _chunks(paths, self.jobs)
         if not self.use_pool or len(chunks) < 2:
-            return [item for chunk in chunks for item in self._done(inspect_many(chunk))]
+            return [item for chunk in chunks for item in self._done(inspect_chunk(chunk))]
         if self.pool is None:
             self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1)
-        futures = [self.pool.submit(inspect_many, chunk) for chunk in chunks]
-        results: list[list[ObjectInfo | Failure] | None] = [None] * len(chunks)
+        futures = [self.pool.submit(inspect_chunk, chunk) for chunk in chunks]
+        results: list[list[ObjectInfo | Failure | None] | None] = [None] * len(chunks)
         for i in reversed(range(len(chunks))):
             if futures[i].cancel():  # not started by a worker: the parent does it
-                results[i] = self._done(inspect_many(chunks[i]))
+                results[i] = self._done(inspect_chunk(chunks[i]))
         for i, future in enumerate(futures):
             if results[i] is None:
                 results[i] = self._done(future.result())
         return [item for batch in results for item in batch or ()]
 
-    def _done(self, batch: list[ObjectInfo | Failure]) -> list[ObjectInfo | Failure]:
+    def _done(self, batch: list[ObjectInfo | Failure | None]
+              ) -> list[ObjectInfo | Failure | None]:
         self.done += len(batch)
         if self.progress is not None:
             self.progress(self.done, self.total)

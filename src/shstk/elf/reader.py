@@ -34,6 +34,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 MAX_STRTAB_BYTES = 16 << 20
 # Same idea for a note segment: real property notes are tens of bytes.
 MAX_NOTE_SEGMENT_BYTES = 1 << 20
+HEAD_BYTES = 4096
 
 _MACHINE_NAMES = {
     E.EM_X86_64: "x86-64",
@@ -138,6 +139,9 @@ class ElfImage:
         try:
             self.size = st.st_size
             self.file_id = FileId(st.st_dev, st.st_ino)
+            # One read covers the ELF header, the program headers and usually the
+            # notes and PT_INTERP: a scan is dominated by system calls, not parsing.
+            self._head = os.pread(self._fd, HEAD_BYTES, 0)
             self._read_headers()
         except BaseException:
             os.close(self._fd)
@@ -161,6 +165,8 @@ class ElfImage:
         if offset < 0 or size < 0 or offset + size > self.size:
             raise BadElf(self.path, f"truncated: {what} at {offset:#x}..{offset + size:#x}"
                                     f" is past the end of the file ({self.size} bytes)")
+        if offset + size <= len(self._head):
+            return self._head[offset:offset + size]
         data = os.pread(self._fd, size, offset)
         if len(data) != size:
             raise BadElf(self.path, "file shrank while being read")
@@ -170,7 +176,10 @@ class ElfImage:
         """Read at most `size` bytes at `offset` (fewer at the end of the file)."""
         if offset < 0 or offset >= self.size or size <= 0:
             return b""
-        return os.pread(self._fd, min(size, self.size - offset), offset)
+        size = min(size, self.size - offset)
+        if offset + size <= len(self._head):
+            return self._head[offset:offset + size]
+        return os.pread(self._fd, size, offset)
 
     def segment_bytes(self, seg: Segment, limit: int = MAX_NOTE_SEGMENT_BYTES) -> bytes:
         """File bytes of a segment (p_filesz from p_offset), bounded by `limit`."""
