@@ -359,3 +359,12 @@ def test_wrong_phentsize_is_refused_like_ld_so(tmp_path):
     struct.pack_into("<H", data, 54, 40)  # e_phentsize
     with pytest.raises(BadElf, match="e_phentsize"):
         read_cet_properties(write(tmp_path, "a", bytes(data)))
+
+
+def test_core_dumps_and_object_files_are_not_read_for_properties(tmp_path):
+    # A core's PT_NOTE can be megabytes; it is never loaded, so it is not parsed.
+    huge = Layout(notes=[(note(b"CORE\0", 1, bytes(2 << 20)), 4)], gnu_property=None,
+                  e_type=E.ET_CORE)
+    info = inspect_file(write(tmp_path, "core", build_elf(huge)))
+    assert info.kind == "other" and info.why_other == "core dump"
+    assert info.props.property_notes == 0 and not info.props.shstk

@@ -10,8 +10,12 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from shstk.errors import UsageError
+
+if TYPE_CHECKING:
+    from shstk.audit.scan import ScanResult
 
 EXIT_READY, EXIT_NOT_READY, EXIT_ERROR = 0, 1, 2
 
@@ -50,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
 
     _check_arguments(args)
     llp = [d for value in args.ld_library_path for d in value.replace(";", ":").split(":")]
-    with _progress(enabled=sys.stderr.isatty() and not args.quiet) as progress:
+    with _Progress(enabled=sys.stderr.isatty() and not args.quiet) as progress:
         result = scan(args.paths, sysroot=args.sysroot, ld_library_path=llp,
                       control=args.control, jobs=args.jobs, progress=progress)
     for failure in result.errors:
@@ -66,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
     return exit_status(result)
 
 
-def exit_status(result) -> int:
+def exit_status(result: ScanResult) -> int:
     if result.errors:
         return EXIT_ERROR
     if any(not p.verdict.enabled for p in result.programs):
@@ -85,7 +89,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--verbose and --quiet contradict each other")
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr, only when stderr is a terminal."""
 
     def __init__(self, enabled: bool) -> None:

@@ -260,6 +260,10 @@ def read_cet_properties(path: str) -> CetProperties:
 
 
 def cet_properties_of(image: ElfImage) -> CetProperties:
+    if image.e_type not in (E.ET_EXEC, E.ET_DYN):
+        # Relocatable objects and core dumps are never loaded: their notes (a core's
+        # can be megabytes) are not the loader's business.
+        return CetProperties(None, None, 0, image.eligible, image.elfclass, image.e_machine)
     wordsize = image.elfclass // 8
     le = image.little_endian
     note_segments = [(seg, _segment_memory(image, seg)) for seg in image.segments_of("PT_NOTE")]
