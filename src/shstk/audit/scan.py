@@ -11,6 +11,7 @@ before the next round). Phase 3 applies the verdict.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -162,7 +163,11 @@ class _Parser:
         if not self.use_pool or len(chunks) < 2:
             return [item for chunk in chunks for item in self._done(inspect_chunk(chunk))]
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1)
+            # Workers ignore Ctrl-C: the parent handles it and shuts the pool down,
+            # so an interrupt prints one line, not a traceback per worker.
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1,
+                                            initializer=signal.signal,
+                                            initargs=(signal.SIGINT, signal.SIG_IGN))
         futures = [self.pool.submit(inspect_chunk, chunk) for chunk in chunks]
         results: list[list[ObjectInfo | Failure | None] | None] = [None] * len(chunks)
         for i in reversed(range(len(chunks))):
