@@ -166,6 +166,7 @@ def _control_lines(program: ProgramResult) -> Iterator[Text]:
 def print_report(result: ScanResult, console: Console, *, verbose: bool = False,
                  quiet: bool = False, top: int = 10) -> Summary:
     summary = summarize(result, top)
+    one_line = 0
     if not quiet:
         for program in result.programs:
             detailed = verbose or (program.explicit and len(result.programs) <= 8)
@@ -174,6 +175,10 @@ def print_report(result: ScanResult, console: Console, *, verbose: bool = False,
                 console.print(line, soft_wrap=True)
             if detailed:
                 console.print()
+            one_line += not detailed
+    if one_line:
+        console.print("(-v shows every loaded object, the path it was found at, and what"
+                      " each glibc.cpu.x86_shstk value changes)", soft_wrap=True)
     if result.cache_problem:
         console.print(Text(f"note: no usable ld.so.cache ({shown(result.cache_problem)});"
                            " searched the ld.so.conf directories instead"), soft_wrap=True)
