@@ -17,6 +17,7 @@ import unicorn
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from capstone import x86_const as CX
 from unicorn import x86_const as X
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_TLB_VIRTUAL
 
 from shstk.abi import shstk as A
 from shstk.emu.cpu import cet
@@ -43,10 +44,18 @@ from shstk.emu.cpu.faults import (
 from shstk.emu.cpu.regs import FP, GPRS, REG, RIP, RSP, SYSCALL_REGS, XMM
 
 UC = unicorn
+# How Unicorn reports a TLB fill that was refused (newer 2.1.x releases name the access).
+_MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
+                                      ("UC_ERR_MMU_READ", "UC_ERR_MMU_WRITE", "UC_ERR_MMU_FETCH")
+                                      if hasattr(UC, n)}
 # The CPU model whose CPUID Unicorn emulates faithfully (AVX hidden, SSE4.2 present).
 CPU_MODEL = X.UC_CPU_X86_SKYLAKE_CLIENT
 CPU_BRAND = "shstk virtual x86-64 CPU with CET"
-NEVER = 0xFFFFFFFFFFFFFFFF  # emu_start's `until`: an address that is never reached
+# emu_start's `until`: an address user code never reaches (kernel half). When a run
+# ends Unicorn translates the page of until-1 for a fetch; the MMU answers with a page
+# of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
+NEVER = 0xFFFFFFFFFFFFF800
+EXIT_PAGE = NEVER & ~0xFFF
 
 # Why `run` returned.
 RAN_OUT = "budget"  # quantum used up
@@ -84,6 +93,9 @@ class Cpu:
         self.cr4_cet = cr4_cet
         self.uc = UC.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
+        # The address space's VMA table is the page table: every TLB miss is answered
+        # from it (see mm.py), so mapping never touches Unicorn's region list.
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.engine: Engine = make_engine(engine)
         self.decoder = Decoder()
         self._detail = Cs(CS_ARCH_X86, CS_MODE_64)
@@ -94,7 +106,8 @@ class Cpu:
         self._cet_hooks: dict[int, int] = {}  # site -> hook handle
         self._cpuid_cache: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         self._hooks_keepalive: list[object] = []
-        self.read_code: Callable[[int, int], bytes] = self._read_code_uc
+        self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
+        self._mm: object = None
         self._install_hooks()
 
     # --- registers -------------------------------------------------------------------
@@ -186,14 +199,79 @@ class Cpu:
             return RunResult(RAN_OUT)
         if self._stop_requested:
             return RunResult(STOPPED)
+        rip = self.rip
+        if rip & ~0xFFF == EXIT_PAGE:  # a jump into the kernel half
+            return RunResult(FAULTED, page_fault(rip, rip, fetch=True, present=False))
         # Unicorn stops by itself on HLT; in user mode HLT is a privileged instruction.
-        return RunResult(FAULTED, general_protection(self.rip - 1, insn="hlt"))
+        return RunResult(FAULTED, general_protection(rip - 1, insn="hlt"))
 
     def _fault_from_error(self, err: UC.UcError) -> CpuFault:
         rip = self.rip
+        if err.errno in _MMU_ERRORS:
+            return self._mmu_fault(rip)
         if err.errno == UC.UC_ERR_INSN_INVALID:
             return invalid_opcode(rip)
         return general_protection(rip, reason=str(err))
+
+    def _mmu_fault(self, rip: int) -> CpuFault:
+        """A page the TLB could not fill: the #PF, with the exact faulting address."""
+        eng = self.engine
+        page, access, present = eng.mmu_addr, eng.mmu_type, bool(eng.mmu_present)
+        write = access == UC.UC_MEM_WRITE
+        fetch = access == UC.UC_MEM_FETCH
+        if fetch:
+            # A fetch fails at a block start: the CALL/RET that got here has completed
+            # (its shadow-stack push or check comes before the fetch).
+            addr = rip if rip & ~0xFFF == page else page
+            if eng.pending and not eng.resolve_pending(self.uc, rip):
+                return self._classify(None).fault or page_fault(rip, addr, fetch=True)
+            return page_fault(addr, addr, fetch=True, present=present)
+        eng.pending = 0  # the block did not finish: forget its CALL/RET
+        return page_fault(rip, self._data_fault_address(rip, page), write=write,
+                          present=present)
+
+    def _data_fault_address(self, rip: int, page: int) -> int:
+        """CR2: the operand address on the faulting page (the hook sees only the page)."""
+        code = self.read_code(rip, 16)
+        accesses: list[tuple[int, int]] = []
+        for insn in self._detail.disasm(code, rip, 1):
+            for op in insn.operands:
+                if op.type == CX.X86_OP_MEM:
+                    accesses.append((self._effective_address(insn, op), max(op.size, 1)))
+            op_name = insn.mnemonic.rsplit(" ", 1)[-1]
+            rsp = self.reg("rsp")
+            if op_name.startswith(("push", "call")):
+                accesses.append((rsp - 8, 8))
+            elif op_name.startswith(("pop", "ret", "leave")):
+                accesses.append((rsp if op_name != "leave" else self.reg("rbp"), 8))
+        for addr, size in accesses:
+            if addr & ~0xFFF == page:
+                return addr
+            if (addr + size - 1) & ~0xFFF == page:
+                return page  # the access crosses into the faulting page
+        return page
+
+    # --- the page table ----------------------------------------------------------------
+    def attach_mm(self, mm: object, exit_phys: int) -> None:
+        """Use `mm`'s VMAs as this machine's page table; `exit_phys` is a physical page
+        (full of HLT) that translates the `until` page of emu_start for fetches."""
+        self._mm = mm
+        self.engine.install_mmu(self.uc, self._page_miss)
+        self.engine.exit_page = EXIT_PAGE
+        self.engine.exit_phys = exit_phys
+
+    def _page_miss(self, addr: int, access: int) -> int:
+        """No VMA covers `addr`: the stack may grow into it (expand_stack)."""
+        if access == UC.UC_MEM_FETCH:
+            return 0
+        try:
+            return int(self.client.unmapped_access(self, addr, access == UC.UC_MEM_WRITE))
+        except BaseException as exc:  # re-raised by run()
+            self._hook_error = exc
+            return 0
+
+    def flush_tlb(self) -> None:
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def _abort(self, fault: CpuFault) -> None:
         """A hook ends the instruction with a fault: forget the armed CALL/RET."""
@@ -208,7 +286,6 @@ class Cpu:
         uc.hook_add(UC.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         uc.hook_add(UC.UC_HOOK_INSN_INVALID, self._on_invalid)
         uc.hook_add(UC.UC_HOOK_INTR, self._on_interrupt)
-        uc.hook_add(UC.UC_HOOK_MEM_INVALID, self._on_mem_invalid)
         self.engine.install(uc, self._decode_block, RIP, RSP)
 
     def _on_syscall(self, uc: UC.Uc, _ud: object) -> None:
@@ -265,41 +342,7 @@ class Cpu:
             fault = general_protection(rip, vector=intno)
         self._abort(fault)
 
-    def _on_mem_invalid(self, uc: UC.Uc, access: int, addr: int, size: int, value: int,
-                        _ud: object) -> bool:
-        write = access in (UC.UC_MEM_WRITE_UNMAPPED, UC.UC_MEM_WRITE_PROT)
-        fetch = access in (UC.UC_MEM_FETCH_UNMAPPED, UC.UC_MEM_FETCH_PROT)
-        unmapped = access in (UC.UC_MEM_READ_UNMAPPED, UC.UC_MEM_WRITE_UNMAPPED,
-                              UC.UC_MEM_FETCH_UNMAPPED)
-        try:
-            if unmapped and not fetch and self.client.unmapped_access(self, addr, write):
-                return True  # e.g. the stack grew: retry the access
-        except Exception:
-            pass
-        rip = uc.reg_read(RIP)
-        if fetch:
-            # A fetch fault happens at a block start: the CALL/RET that got here is
-            # complete (its shadow-stack push or check happens before the fetch).
-            rip = addr
-            if self.engine.pending and not self.engine.resolve_pending(uc, addr):
-                return False  # the engine recorded #CP or a shadow-stack fault
-        self._abort(page_fault(rip, addr, write=write, fetch=fetch, present=not unmapped))
-        return False
-
     # --- CET instructions -------------------------------------------------------------
-    def _read_code_uc(self, addr: int, size: int) -> bytes:
-        try:
-            return bytes(self.uc.mem_read(addr, size))
-        except UC.UcError:
-            # the block ends in the last mapped page: read what is there
-            out = b""
-            for off in range(size):
-                try:
-                    out += bytes(self.uc.mem_read(addr + off, 1))
-                except UC.UcError:
-                    break
-            return out
-
     def _decode_block(self, addr: int, size: int) -> int:
         try:
             info = self.decoder.block(self.read_code(addr, size), addr)
@@ -311,7 +354,7 @@ class Cpu:
                 self._cet_hooks[site] = self.uc.hook_add(
                     UC.UC_HOOK_CODE, self._on_cet_nop, None, site, site)
             # The block was translated before the hooks existed: translate it again.
-            self.uc.ctl_remove_cache(addr, addr + size)
+            self.uc.ctl_remove_cache(addr & ~0xFFF, (addr + size + 0xFFF) & ~0xFFF)
             return DECODE_RESTART
         except Exception:
             return DECODE_STOP

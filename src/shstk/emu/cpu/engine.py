@@ -16,6 +16,7 @@ VMAs, accessed directly (never through uc.mem_write, ~3 us a call).
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import os
 import struct
@@ -42,6 +43,11 @@ _Q = struct.Struct("<Q")
 
 # The decode callback: (addr, size) -> DECODE_*
 DecodeFn = Callable[[int, int], int]
+# The page-table miss callback: (addr, access type) -> 1 if a mapping now covers addr
+MissFn = Callable[[int, int], int]
+
+_PROT_READ, _PROT_WRITE, _PROT_EXEC = 1, 2, 4
+_MEM_READ, _MEM_WRITE, _MEM_FETCH = 16, 17, 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +182,15 @@ class _SsRegion(ctypes.Structure):
 
 
 _DECODE_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+_MISS_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int)
+
+
+class _TlbEntry(ctypes.Structure):
+    _fields_ = [("paddr", ctypes.c_uint64), ("perms", ctypes.c_int)]
+
+
+_TLB_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                              ctypes.POINTER(_TlbEntry), ctypes.c_void_p)
 _HOOK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                                ctypes.c_void_p)
 
@@ -197,6 +212,11 @@ class _SsCpu(ctypes.Structure):
         ("reg_read", ctypes.c_void_p), ("reg_write", ctypes.c_void_p),
         ("emu_stop", ctypes.c_void_p), ("decode", _DECODE_CFUNC),
         ("reg_rip", ctypes.c_int64), ("reg_rsp", ctypes.c_int64),
+        ("nvmas", ctypes.c_uint64), ("cap_vmas", ctypes.c_uint64), ("vmas", ctypes.c_void_p),
+        ("miss", _MISS_CFUNC),
+        ("mmu_addr", ctypes.c_uint64), ("mmu_type", ctypes.c_uint64),
+        ("mmu_present", ctypes.c_uint64), ("tlb_fills", ctypes.c_uint64),
+        ("exit_page", ctypes.c_uint64), ("exit_phys", ctypes.c_uint64),
     ]
 
 
@@ -222,6 +242,10 @@ def native_library() -> ctypes.CDLL | None:
                 lib.ss_sizeof_block() != ctypes.sizeof(_SsBlock) or \
                 lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion):
             return None
+        lib.ss_vma_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
+                                   ctypes.c_uint64, ctypes.c_uint64]
+        lib.ss_vma_del.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        lib.ss_tlb_fill_ptr.restype = ctypes.c_void_p
         lib.ss_cache_init.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_cache_insert.argtypes = [ctypes.c_void_p, ctypes.POINTER(_SsBlock)]
         lib.ss_cache_invalidate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
@@ -249,7 +273,8 @@ class NativeEngine(_EngineBase):
 
     for _f in ("ssp", "cet", "pending", "pending_addr", "pending_insn", "pending_imm", "event",
                "event_code", "event_addr", "event_rip", "event_expected", "event_actual",
-               "event_write", "blocks", "insns", "budget"):
+               "event_write", "blocks", "insns", "budget", "mmu_addr", "mmu_type",
+               "mmu_present", "tlb_fills", "exit_page", "exit_phys"):
         locals()[_f] = _ctypes_field(_f)
     del _f
 
@@ -275,6 +300,20 @@ class NativeEngine(_EngineBase):
         self._decode_cb = _DECODE_CFUNC(lambda _cpu, addr, size: decode(addr, size))
         c.decode = self._decode_cb
         _hook_add(uc, UC_HOOK_BLOCK, self._lib.ss_block_hook_ptr(), self._ptr)
+
+    def install_mmu(self, uc: object, miss: MissFn) -> None:
+        from unicorn import UC_HOOK_TLB_FILL
+
+        self._miss_cb = _MISS_CFUNC(lambda _cpu, addr, access: miss(addr, access))
+        self._c.miss = self._miss_cb
+        _hook_add(uc, UC_HOOK_TLB_FILL, self._lib.ss_tlb_fill_ptr(), self._ptr)
+
+    def vma_set(self, start: int, end: int, phys: int, perms: int) -> None:
+        if self._lib.ss_vma_set(self._ptr, start, end, phys, perms) != 0:
+            raise MemoryError("page table")
+
+    def vma_del(self, start: int) -> None:
+        self._lib.ss_vma_del(self._ptr, start)
 
     def set_regions(self, regions: Iterable[Region]) -> None:
         regs = sorted(regions, key=lambda r: r.start)
@@ -338,6 +377,11 @@ class PyEngine(_EngineBase):
         self._cache: dict[int, BlockInfo] = {}
         self._hook_cb: _HOOK_CFUNC | None = None
         self._uc: object = None
+        self.mmu_addr = self.mmu_type = self.mmu_present = self.tlb_fills = 0
+        self.exit_page = self.exit_phys = 0
+        self._vma_starts: list[int] = []
+        self._vmas: list[tuple[int, int, int, int]] = []  # (start, end, phys, perms)
+        self._tlb_cb: _TLB_CFUNC | None = None
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
         from unicorn import UC_HOOK_BLOCK
@@ -351,6 +395,60 @@ class PyEngine(_EngineBase):
 
     def set_regions(self, regions: Iterable[Region]) -> None:
         self.regions.set(regions)
+
+    # --- the page table (mirrors ss_tlb_fill in fastpath.c) ---------------------------
+    def install_mmu(self, uc: object, miss: MissFn) -> None:
+        from unicorn import UC_HOOK_TLB_FILL
+
+        self._miss = miss
+        self._tlb_cb = _TLB_CFUNC(self._tlb_fill)
+        _hook_add(uc, UC_HOOK_TLB_FILL, ctypes.cast(self._tlb_cb, ctypes.c_void_p).value or 0, 0)
+
+    def vma_set(self, start: int, end: int, phys: int, perms: int) -> None:
+        i = bisect.bisect_left(self._vma_starts, start)
+        if i < len(self._vmas) and self._vma_starts[i] == start:
+            self._vmas[i] = (start, end, phys, perms)
+            return
+        self._vma_starts.insert(i, start)
+        self._vmas.insert(i, (start, end, phys, perms))
+
+    def vma_del(self, start: int) -> None:
+        i = bisect.bisect_left(self._vma_starts, start)
+        if i < len(self._vmas) and self._vma_starts[i] == start:
+            del self._vma_starts[i]
+            del self._vmas[i]
+
+    def _vma_find(self, addr: int) -> tuple[int, int, int, int] | None:
+        i = bisect.bisect_right(self._vma_starts, addr) - 1
+        if i >= 0 and addr < self._vmas[i][1]:
+            return self._vmas[i]
+        return None
+
+    def _tlb_fill(self, _uc: int, vaddr: int, access: int, entry: object, _ud: int) -> bool:
+        try:
+            self.tlb_fills += 1
+            if vaddr == self.exit_page and access == _MEM_FETCH and self.exit_phys:
+                e = entry.contents  # type: ignore[attr-defined]
+                e.paddr = self.exit_phys
+                e.perms = _PROT_EXEC
+                return True
+            v = self._vma_find(vaddr)
+            if v is None and self._miss(vaddr, access):
+                v = self._vma_find(vaddr)
+            need = _PROT_WRITE if access == _MEM_WRITE else \
+                _PROT_EXEC if access == _MEM_FETCH else _PROT_READ
+            if v is None or not v[3] & need:
+                self.mmu_addr = vaddr
+                self.mmu_type = access
+                self.mmu_present = int(v is not None)
+                return False
+            e = entry.contents  # type: ignore[attr-defined]
+            e.paddr = v[2] + (vaddr - v[0])
+            e.perms = v[3]
+            return True
+        except BaseException:  # never unwind through C
+            self.mmu_addr, self.mmu_type, self.mmu_present = vaddr, access, 0
+            return False
 
     def insert_block(self, b: BlockInfo) -> None:
         self._cache[b.addr] = b

@@ -45,6 +45,27 @@ typedef int (*uc_emu_stop_t)(void *uc);
 
 struct ss_cpu;
 typedef int (*decode_cb_t)(struct ss_cpu *cpu, uint64_t addr, uint32_t size);
+/* Called for an address no VMA covers: may map it (stack growth); 1 = look again. */
+typedef int (*miss_cb_t)(struct ss_cpu *cpu, uint64_t addr, int type);
+
+typedef struct {
+    uint64_t start, end; /* guest virtual range */
+    uint64_t phys;       /* physical address of start (inside the arena) */
+    uint64_t perms;      /* UC_PROT_* for the TLB entry */
+} ss_vma;
+
+/* struct uc_tlb_entry from unicorn.h */
+typedef struct {
+    uint64_t paddr;
+    int perms;
+} uc_tlb_entry;
+
+#define UC_PROT_READ 1
+#define UC_PROT_WRITE 2
+#define UC_PROT_EXEC 4
+#define UC_MEM_READ 16
+#define UC_MEM_WRITE 17
+#define UC_MEM_FETCH 18
 
 typedef struct {
     uint64_t addr; /* block start; 0 = empty slot */
@@ -98,11 +119,25 @@ typedef struct ss_cpu {
     decode_cb_t decode;
     int64_t reg_rip;
     int64_t reg_rsp;
+    /* the page table: VMAs sorted by start, with their physical base and protection */
+    uint64_t nvmas;
+    uint64_t cap_vmas;
+    ss_vma *vmas;
+    miss_cb_t miss;
+    /* the last translation that failed (read by Python after UC_ERR_EXCEPTION) */
+    uint64_t mmu_addr;
+    uint64_t mmu_type;
+    uint64_t mmu_present;
+    uint64_t tlb_fills;
+    /* emu_start's `until` page: Unicorn translates it (for fetch) when a run ends */
+    uint64_t exit_page;
+    uint64_t exit_phys;
 } ss_cpu;
 
 size_t ss_sizeof_cpu(void) { return sizeof(ss_cpu); }
 size_t ss_sizeof_block(void) { return sizeof(ss_block); }
 size_t ss_sizeof_region(void) { return sizeof(ss_region); }
+size_t ss_sizeof_vma(void) { return sizeof(ss_vma); }
 
 static inline uint64_t hash_addr(uint64_t addr) {
     return (addr ^ (addr >> 17)) * 0x9E3779B97F4A7C15ull;
@@ -198,10 +233,93 @@ int ss_set_regions(ss_cpu *c, const ss_region *regions, uint64_t n) {
 void ss_free(ss_cpu *c) {
     free(c->cache);
     free(c->regions);
+    free(c->vmas);
     c->cache = NULL;
     c->regions = NULL;
+    c->vmas = NULL;
     c->nregions = c->cap_regions = 0;
+    c->nvmas = c->cap_vmas = 0;
 }
+
+/* --- the page table --------------------------------------------------------------- */
+
+/* Index of the first VMA whose end is above addr. */
+static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
+    uint64_t lo = 0, hi = c->nvmas;
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        if (c->vmas[mid].end <= addr) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Insert or replace the VMA starting at `start` (VMAs never overlap). */
+int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms) {
+    uint64_t i = vma_lower_bound(c, start);
+    if (i < c->nvmas && c->vmas[i].start == start) {
+        c->vmas[i].end = end;
+        c->vmas[i].phys = phys;
+        c->vmas[i].perms = perms;
+        return 0;
+    }
+    if (c->nvmas == c->cap_vmas) {
+        uint64_t cap = c->cap_vmas ? c->cap_vmas * 2 : 64;
+        ss_vma *v = realloc(c->vmas, cap * sizeof(ss_vma));
+        if (!v) return -1;
+        c->vmas = v;
+        c->cap_vmas = cap;
+    }
+    memmove(&c->vmas[i + 1], &c->vmas[i], (c->nvmas - i) * sizeof(ss_vma));
+    c->vmas[i].start = start;
+    c->vmas[i].end = end;
+    c->vmas[i].phys = phys;
+    c->vmas[i].perms = perms;
+    c->nvmas++;
+    return 0;
+}
+
+int ss_vma_del(ss_cpu *c, uint64_t start) {
+    uint64_t i = vma_lower_bound(c, start);
+    if (i >= c->nvmas || c->vmas[i].start != start) return -1;
+    memmove(&c->vmas[i], &c->vmas[i + 1], (c->nvmas - i - 1) * sizeof(ss_vma));
+    c->nvmas--;
+    return 0;
+}
+
+static ss_vma *vma_find(ss_cpu *c, uint64_t addr) {
+    uint64_t i = vma_lower_bound(c, addr);
+    if (i < c->nvmas && c->vmas[i].start <= addr) return &c->vmas[i];
+    return NULL;
+}
+
+/* UC_HOOK_TLB_FILL: translate a guest page through the VMA table. A missing or
+ * forbidden translation is remembered and refused: Unicorn then stops with a fault
+ * at the instruction, and Python turns it into the signal. */
+int ss_tlb_fill(void *uc, uint64_t vaddr, int type, uc_tlb_entry *e, void *user_data) {
+    ss_cpu *c = (ss_cpu *)user_data;
+    c->tlb_fills++;
+    if (vaddr == c->exit_page && type == UC_MEM_FETCH && c->exit_phys) {
+        e->paddr = c->exit_phys;
+        e->perms = UC_PROT_EXEC;
+        return 1;
+    }
+    ss_vma *v = vma_find(c, vaddr);
+    if (!v && c->miss && c->miss(c, vaddr, type)) v = vma_find(c, vaddr);
+    uint64_t need = type == UC_MEM_WRITE ? UC_PROT_WRITE
+                    : type == UC_MEM_FETCH ? UC_PROT_EXEC : UC_PROT_READ;
+    if (!v || !(v->perms & need)) {
+        c->mmu_addr = vaddr;
+        c->mmu_type = (uint64_t)type;
+        c->mmu_present = v != NULL;
+        return 0;
+    }
+    e->paddr = v->phys + (vaddr - v->start);
+    e->perms = (int)v->perms;
+    return 1;
+}
+
+void *ss_tlb_fill_ptr(void) { return (void *)&ss_tlb_fill; }
 
 /* The shadow-stack VMA holding [addr, addr+8), or NULL. */
 static ss_region *find_region(ss_cpu *c, uint64_t addr) {

@@ -49,6 +49,29 @@ def _check(ptr: int | None, what: str) -> int:
     return ptr
 
 
+PROT_NONE = 0
+
+
+def reserve(size: int) -> int:
+    """Address space only: PROT_NONE, nothing committed."""
+    return _check(_libc.mmap(None, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                             -1, 0), "mmap (reservation)")
+
+
+def reserve_at(addr: int, size: int) -> None:
+    """Drop whatever is mapped at [addr, addr+size) and keep the range reserved."""
+    _check(_libc.mmap(addr, size, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0),
+           "mmap (release)")
+
+
+def map_anonymous_at(addr: int, size: int) -> None:
+    """Fresh zeroed private memory at `addr` (inside a reservation)."""
+    _check(_libc.mmap(addr, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0),
+           "mmap")
+
+
 def map_anonymous(size: int, *, shared: bool = False) -> int:
     """Fresh zeroed host memory, reserved lazily (MAP_NORESERVE)."""
     flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE

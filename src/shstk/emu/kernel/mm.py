@@ -1,14 +1,15 @@
 """Guest address spaces: VMAs with Linux semantics, backed by host memory.
 
-Our own VMA list is the truth (as mm_struct's maple tree is in Linux); Unicorn gets one
-region per VMA, pointing at the host memory behind it (uc_mem_map_ptr). Shadow-stack
-VMAs are readable but not writable for the guest's ordinary stores, which is exactly
-what a Write=0/Dirty=1 PTE gives (SPEC.md §11.1-§11.2); the CPU's shadow-stack accesses
-go to the same host memory through the engines.
+Our own VMA list is the truth (as mm_struct's maple tree is in Linux) and it is also the
+page table: Unicorn runs with a virtual TLB whose misses are answered from this list
+(the engines keep a copy, in C for the native one). Each VMA is a slice of a `HostBlock`:
+physical memory in the machine's arena (physmem.py) backed by host memory, so mapping
+and unmapping cost a table update and a TLB flush, never a Unicorn region.
 
-Host memory comes in `HostBlock`s (one host mmap each). A VMA covers a slice of one
-block; splitting a VMA splits the slice, unmapping returns the pages to the host.
-Heap and stack blocks reserve room to grow, so brk and stack growth only remap.
+Shadow-stack VMAs are readable but not writable for the guest's ordinary stores, which
+is what a Write=0/Dirty=1 PTE gives (SPEC.md §11.1-§11.2); the CPU's shadow-stack
+accesses go to the same host memory through the engines. Heap and stack blocks reserve
+room to grow, so brk and stack growth only update the table.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import unicorn as UC
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
-from shstk.emu.kernel import hostmem
+from shstk.emu.kernel import hostmem, physmem
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.physmem import PhysMemory
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.cpu import Cpu
@@ -89,23 +91,80 @@ def vm_prot(prot: int) -> int:
 
 @dataclass(eq=False)
 class HostBlock:
-    """One host mapping. VMAs (possibly of several processes, for shared memory) use it."""
+    """A piece of the machine's physical memory and the host memory behind it.
 
-    base: int
+    VMAs (of one process, or of several for shared memory mapped into each machine)
+    use slices of it. `fd` is what backs it besides zero-fill: a memfd for shared
+    anonymous memory, or the file of a file mapping.
+    """
+
+    pm: PhysMemory
+    phys: int
+    host: int
     size: int
     shared: bool
+    fd: int = -1
+    fd_offset: int = 0
+    file_len: int = 0  # bytes at the start that map `fd` (the rest is zero-fill)
     users: int = 0
-    file_fd: int = -1  # host fd kept for private file mappings (fork re-maps it)
-    file_offset: int = 0
-    file_len: int = 0  # bytes of the block that map the file (the rest is zero-fill)
 
     def release(self) -> None:
         self.users -= 1
         if self.users <= 0:
-            hostmem.unmap(self.base, self.size)
-            if self.file_fd >= 0:
-                os.close(self.file_fd)
-                self.file_fd = -1
+            self.pm.free(self.phys, self.size)
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+
+def new_anon_block(pm: PhysMemory, size: int, *, shared: bool = False) -> HostBlock:
+    phys, host = pm.alloc(size)
+    if shared:
+        fd = physmem.new_memfd(size)
+        physmem.back_fd(host, size, fd, 0, shared=True, writable=True)
+        return HostBlock(pm, phys, host, size, True, fd, 0, size)
+    physmem.back_anonymous(host, size)
+    return HostBlock(pm, phys, host, size, False)
+
+
+def new_file_block(pm: PhysMemory, fd: int, size: int, offset: int, *, shared: bool,
+                   writable: bool, file_size: int) -> HostBlock:
+    """A file mapping. Pages wholly past the end of the file are zero-filled memory:
+    touching host file pages there would be a SIGBUS for the emulator itself."""
+    phys, host = pm.alloc(size)
+    physmem.back_anonymous(host, size)
+    file_part = min(size, max(0, page_align(file_size) - offset))
+    own = os.dup(fd)
+    if file_part:
+        physmem.back_fd(host, file_part, own, offset, shared=shared,
+                        writable=writable or not shared)
+    return HostBlock(pm, phys, host, size, shared, own, offset, file_part)
+
+
+def share_block(block: HostBlock, pm: PhysMemory) -> HostBlock:
+    """The same shared memory (memfd or file) mapped into another machine."""
+    phys, host = pm.alloc(block.size)
+    physmem.back_anonymous(host, block.size)
+    own = os.dup(block.fd)
+    if block.file_len:
+        physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=True, writable=True)
+    return HostBlock(pm, phys, host, block.size, True, own, block.fd_offset, block.file_len)
+
+
+def copy_private_block(block: HostBlock, pm: PhysMemory, ranges: list[tuple[int, int]]
+                       ) -> HostBlock:
+    """fork(): a private copy; `ranges` (offset, length) say what holds data."""
+    phys, host = pm.alloc(block.size)
+    physmem.back_anonymous(host, block.size)
+    own = -1
+    if block.fd >= 0:
+        own = os.dup(block.fd)
+        if block.file_len:
+            physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=False,
+                            writable=True)
+    for off, n in ranges:
+        hostmem.copy(host + off, block.host + off, n)
+    return HostBlock(pm, phys, host, block.size, False, own, block.fd_offset, block.file_len)
 
 
 @dataclass(frozen=True)
@@ -137,7 +196,11 @@ class Vma:
 
     @property
     def host(self) -> int:
-        return self.block.base + self.offset
+        return self.block.host + self.offset
+
+    @property
+    def phys(self) -> int:
+        return self.block.phys + self.offset
 
     @property
     def shadow_stack(self) -> bool:
@@ -182,6 +245,7 @@ class AddressSpace:
     def __init__(self, cpu: Cpu, *, stack_rlimit: int = 8 << 20) -> None:
         self.cpu = cpu
         self.uc = cpu.uc
+        self.pm = PhysMemory(cpu.uc)
         self.vmas: list[Vma] = []
         self._starts: list[int] = []
         self.start_brk = 0
@@ -193,6 +257,10 @@ class AddressSpace:
         self.arg_start = self.arg_end = self.env_start = self.env_end = 0
         self.on_shadow_stacks_changed: Callable[[], None] = self._sync_shadow_regions
         cpu.read_code = self.read_code
+        exit_phys, exit_host = self.pm.alloc(PAGE)
+        physmem.back_anonymous(exit_host, PAGE)
+        hostmem.view(exit_host, PAGE)[:] = b"\xf4" * PAGE  # HLT, should it ever run
+        cpu.attach_mm(self, exit_phys)
 
     @staticmethod
     def _mmap_base(stack_rlimit: int) -> int:
@@ -245,27 +313,34 @@ class AddressSpace:
         self.vmas.insert(i, v)
         self._starts.insert(i, v.start)
         v.block.users += 1
-        self.uc.mem_map_ptr(v.start, v.size, v.uc_prot(), v.host)
+        self.cpu.engine.vma_set(v.start, v.end, v.phys, v.uc_prot())
         if v.shadow_stack:
             self.on_shadow_stacks_changed()
 
-    def _remove(self, v: Vma, *, release_pages: bool = True) -> None:
+    def _remove(self, v: Vma, *, release_pages: bool = True, flush: bool = True) -> None:
+        if v.flags & VM_EXEC:
+            # before the translation goes: Unicorn finds the code's pages through it
+            self.cpu.invalidate_code(v.start, v.end)
         i = self.vmas.index(v)
         del self.vmas[i]
         del self._starts[i]
-        self.uc.mem_unmap(v.start, v.size)
-        if v.flags & VM_EXEC:
-            self.cpu.invalidate_code(v.start, v.end)
+        self.cpu.engine.vma_del(v.start)
+        if flush:
+            self.cpu.flush_tlb()
         if release_pages and not v.block.shared:
             hostmem.discard(v.host, v.size)
         v.block.release()
         if v.shadow_stack:
             self.on_shadow_stacks_changed()
 
-    def _replace(self, old: Vma, pieces: list[Vma]) -> None:
-        """Swap one VMA for pieces covering (part of) it, sharing its host block."""
+    def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:
+        """Swap one VMA for pieces covering (part of) it, sharing its host block.
+
+        `flush=False` when every page keeps its translation (a VMA that only grew):
+        stack growth runs inside the TLB-fill hook, where a flush must not happen.
+        """
         old.block.users += 1  # keep the block alive across the swap
-        self._remove(old, release_pages=False)
+        self._remove(old, release_pages=False, flush=flush)
         for p in pieces:
             self._insert(p)
         old.block.release()
@@ -382,11 +457,13 @@ class AddressSpace:
     def map_anonymous(self, addr: int, length: int, prot: int, *, shared: bool = False,
                       extra_flags: int = 0, name: str | None = None,
                       reserve: int = 0) -> Vma:
-        """Map zeroed memory at exactly [addr, addr+length) (callers chose `addr`)."""
-        host_size = max(length, reserve)
-        base = hostmem.map_anonymous(host_size, shared=shared)
-        block = HostBlock(base, host_size, shared)
-        offset = host_size - length if extra_flags & VM_GROWSDOWN else 0
+        """Map zeroed memory at exactly [addr, addr+length) (callers chose `addr`).
+
+        `reserve` asks for room to grow (heap, stack): a VM_GROWSDOWN VMA sits at the
+        top of its block, anything else at the bottom.
+        """
+        block = new_anon_block(self.pm, max(length, reserve), shared=shared)
+        offset = block.size - length if extra_flags & VM_GROWSDOWN else 0
         flags = vm_prot(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | extra_flags
         if shared:
             flags |= VM_SHARED | VM_MAYSHARE
@@ -397,25 +474,9 @@ class AddressSpace:
     def map_file(self, addr: int, length: int, prot: int, fd: int, offset: int, *,
                  shared: bool, fd_writable: bool, file: FileRef, file_size: int,
                  extra_flags: int = 0) -> Vma:
-        """Map a host file at [addr, addr+length) with the host's own mmap.
-
-        Pages wholly past the end of the file are zero-filled memory instead of host
-        file pages: touching those would be a SIGBUS for the emulator itself.
-        """
-        file_part = min(length, max(0, page_align(file_size) - offset))
-        host_fd = os.dup(fd)
-        try:
-            base = hostmem.map_anonymous(length, shared=shared)
-            if file_part:
-                hostmem.map_file_into(base, host_fd, file_part, offset, shared=shared,
-                                      writable=fd_writable or not shared)
-        except OSError:
-            os.close(host_fd)
-            raise
-        block = HostBlock(base, length, shared, file_fd=-1 if shared else host_fd,
-                          file_offset=offset, file_len=file_part)
-        if shared:
-            os.close(host_fd)
+        """Map a host file at [addr, addr+length), private (copy-on-write) or shared."""
+        block = new_file_block(self.pm, fd, length, offset, shared=shared,
+                               writable=fd_writable, file_size=file_size)
         flags = vm_prot(prot) | VM_MAYREAD | VM_MAYEXEC | extra_flags
         if shared:
             flags |= VM_SHARED | VM_MAYSHARE
@@ -437,11 +498,11 @@ class AddressSpace:
                 keep.append(self._piece(v, end, v.end))
             cut_lo, cut_hi = max(v.start, start), min(v.end, end)
             if keep:
+                if v.flags & VM_EXEC:
+                    self.cpu.invalidate_code(cut_lo, cut_hi)
                 self._replace(v, keep)
                 if not v.block.shared:
                     hostmem.discard(v.host + (cut_lo - v.start), cut_hi - cut_lo)
-                if v.flags & VM_EXEC:
-                    self.cpu.invalidate_code(cut_lo, cut_hi)
             else:
                 self._remove(v)
             if v is self.heap:
@@ -462,9 +523,9 @@ class AddressSpace:
             pieces.append(self._piece(v, max(v.start, start), min(v.end, end), flags))
             if v.end > end:
                 pieces.append(self._piece(v, end, v.end))
-            self._replace(v, pieces)
-            if (v.flags ^ flags) & VM_EXEC:
+            if v.flags & VM_EXEC and not flags & VM_EXEC:
                 self.cpu.invalidate_code(max(v.start, start), min(v.end, end))
+            self._replace(v, pieces)
             if v is self.heap:
                 self.heap = next((p for p in pieces if p.start == v.start), None)
 
@@ -513,17 +574,17 @@ class AddressSpace:
             raise KernelError(E.ENOMEM)
         nv = Vma(new_start, new_end, v.flags, v.block, offset, v.file, v.pgoff, v.name,
                  v.anon_name)
-        self._replace(v, [nv])
+        grew_only = new_start <= v.start and new_end >= v.end
+        self._replace(v, [nv], flush=not grew_only)
         if new_end < v.end and not v.block.shared:
             hostmem.discard(v.host + (new_end - v.start), v.end - new_end)
         return nv
 
     def move(self, v: Vma, new_start: int, new_size: int) -> Vma:
-        """mremap a whole VMA to a new place and size (host memory moves with it)."""
+        """mremap a whole VMA to a new place and size (contents copied)."""
         old_size = v.size
-        base = hostmem.map_anonymous(new_size, shared=v.block.shared)
-        hostmem.copy(base, v.host, min(old_size, new_size))
-        block = HostBlock(base, new_size, v.block.shared)
+        block = new_anon_block(self.pm, new_size, shared=v.block.shared)
+        hostmem.copy(block.host, v.host, min(old_size, new_size))
         nv = Vma(new_start, new_start + new_size, v.flags, block, 0, v.file, v.pgoff, v.name,
                  v.anon_name)
         self._remove(v)
@@ -649,32 +710,29 @@ class AddressSpace:
         child.mmap_base = self.mmap_base
         child.arg_start, child.arg_end = self.arg_start, self.arg_end
         child.env_start, child.env_end = self.env_start, self.env_end
+        copies: dict[int, HostBlock] = {}
         for v in self.vmas:
             if v.flags & VM_DONTCOPY:
                 continue
-            if v.block.shared:
-                nv = Vma(v.start, v.end, v.flags, v.block, v.offset, v.file, v.pgoff, v.name,
-                         v.anon_name)
-            else:
-                nv = _copy_private(v)
+            nb = copies.get(id(v.block))
+            if nb is None:
+                if v.block.shared:
+                    nb = share_block(v.block, child.pm)
+                else:
+                    nb = copy_private_block(v.block, child.pm, self._data_ranges(v.block))
+                copies[id(v.block)] = nb
+            nv = Vma(v.start, v.end, v.flags, nb, v.offset, v.file, v.pgoff, v.name, v.anon_name)
+            if v.flags & VM_WIPEONFORK and not v.block.shared:
+                hostmem.discard(nv.host, nv.size)
             child._insert(nv)
             if v is self.heap:
                 child.heap = nv
 
-
-def _copy_private(v: Vma) -> Vma:
-    block = v.block
-    # Keep the host reservation's shape so heap and stack can still grow in the child.
-    base = hostmem.map_anonymous(block.size)
-    if block.file_fd >= 0:
-        if block.file_len:
-            hostmem.map_file_into(base, block.file_fd, block.file_len, block.file_offset,
-                                  shared=False, writable=True)
-        nb = HostBlock(base, block.size, False, file_fd=os.dup(block.file_fd),
-                       file_offset=block.file_offset, file_len=block.file_len)
-    else:
-        nb = HostBlock(base, block.size, False)
-    if not v.flags & VM_WIPEONFORK:
-        for off, n in hostmem.resident_pages(v.host, v.size):
-            hostmem.copy(base + v.offset + off, v.host + off, n)
-    return Vma(v.start, v.end, v.flags, nb, v.offset, v.file, v.pgoff, v.name, v.anon_name)
+    def _data_ranges(self, block: HostBlock) -> list[tuple[int, int]]:
+        """The parts of a private block that hold data and that a VMA still uses."""
+        out: list[tuple[int, int]] = []
+        for v in self.vmas:
+            if v.block is block:
+                for off, n in hostmem.resident_pages(v.host, v.size):
+                    out.append((v.offset + off, n))
+        return out

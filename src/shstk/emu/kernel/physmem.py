@@ -1,0 +1,113 @@
+"""Physical memory of one guest machine (one Unicorn): large host reservations carved into
+blocks, so mapping and unmapping never touch Unicorn's region list.
+
+Unicorn runs in its virtual-TLB mode: each guest page is translated through the address
+space's VMA table to a physical address inside one of a few large "chunks". A chunk is one
+Unicorn region backed by a host reservation (PROT_NONE, costing nothing) into which
+blocks are mapped with MAP_FIXED: anonymous memory, a memfd (shared anonymous memory,
+which another process's machine can map too), or a file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass
+
+import unicorn as UC
+
+from shstk.emu.kernel import hostmem
+
+PAGE = 0x1000
+CHUNK = 1 << 38  # 256 GiB of physical address space per Unicorn region
+PHYS_BASE = 1 << 32  # physical addresses start here (0 stays unmapped, for clarity)
+
+
+@dataclass
+class _Chunk:
+    phys: int
+    size: int
+    host: int
+    free: list[tuple[int, int]]  # sorted (start, end) physical ranges
+
+
+class PhysMemory:
+    def __init__(self, uc: UC.Uc) -> None:
+        self.uc = uc
+        self.chunks: list[_Chunk] = []
+        self._next_phys = PHYS_BASE
+
+    def _new_chunk(self, size: int) -> _Chunk:
+        size = max(CHUNK, (size + CHUNK - 1) // CHUNK * CHUNK)
+        host = hostmem.reserve(size)
+        phys = self._next_phys
+        self._next_phys += size
+        self.uc.mem_map_ptr(phys, size, UC.UC_PROT_ALL, host)
+        chunk = _Chunk(phys, size, host, [(phys, phys + size)])
+        self.chunks.append(chunk)
+        return chunk
+
+    def _take(self, chunk: _Chunk, size: int) -> int | None:
+        for i, (lo, hi) in enumerate(chunk.free):
+            if hi - lo >= size:
+                if hi - lo == size:
+                    del chunk.free[i]
+                else:
+                    chunk.free[i] = (lo + size, hi)
+                return lo
+        return None
+
+    def alloc(self, size: int) -> tuple[int, int]:
+        """A free physical range of `size` bytes: (physical address, host address)."""
+        size = (size + PAGE - 1) & ~(PAGE - 1)
+        for chunk in self.chunks:
+            phys = self._take(chunk, size)
+            if phys is not None:
+                return phys, chunk.host + (phys - chunk.phys)
+        chunk = self._new_chunk(size)
+        phys = self._take(chunk, size)
+        assert phys is not None
+        return phys, chunk.host + (phys - chunk.phys)
+
+    def free(self, phys: int, size: int) -> None:
+        """Give a range back: its host memory is released and the range reused."""
+        size = (size + PAGE - 1) & ~(PAGE - 1)
+        chunk = self._chunk_of(phys)
+        hostmem.reserve_at(chunk.host + (phys - chunk.phys), size)
+        free = chunk.free
+        i = bisect.bisect_left(free, (phys, phys))
+        lo, hi = phys, phys + size
+        if i > 0 and free[i - 1][1] == lo:
+            lo = free[i - 1][0]
+            i -= 1
+            del free[i]
+        if i < len(free) and free[i][0] == hi:
+            hi = free[i][1]
+            del free[i]
+        free.insert(i, (lo, hi))
+
+    def _chunk_of(self, phys: int) -> _Chunk:
+        for chunk in self.chunks:
+            if chunk.phys <= phys < chunk.phys + chunk.size:
+                return chunk
+        raise ValueError(f"physical address {phys:#x} is not ours")
+
+    def close(self) -> None:
+        for chunk in self.chunks:
+            hostmem.unmap(chunk.host, chunk.size)
+        self.chunks.clear()
+
+
+def back_anonymous(host: int, size: int) -> None:
+    hostmem.map_anonymous_at(host, size)
+
+
+def back_fd(host: int, size: int, fd: int, offset: int, *, shared: bool,
+            writable: bool) -> None:
+    hostmem.map_file_into(host, fd, size, offset, shared=shared, writable=writable)
+
+
+def new_memfd(size: int, name: str = "shstk-shared") -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.ftruncate(fd, size)
+    return fd
