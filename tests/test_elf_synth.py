@@ -199,7 +199,7 @@ def test_shstk_only_marking_is_not_ibt(tmp_path):
 
 
 def test_two_property_notes_disable_cet_for_the_pt_note_parser(tmp_path):
-    # Old linkers emitted one note per input: glibc <= 2.4x gives up, master reads the
+    # Old linkers emitted one note per input: older glibc gives up, master reads the
     # first. Both must agree for a "ready" verdict.
     notes = property_note(feature(IBT | SHSTK)) + property_note(feature(IBT | SHSTK))
     props = read_cet_properties(write(tmp_path, "a", build_elf(Layout(notes=[(notes, 8)]))))

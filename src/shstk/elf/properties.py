@@ -4,8 +4,9 @@ The x86 marking lives in an NT_GNU_PROPERTY_TYPE_0 note ("GNU") as the property
 GNU_PROPERTY_X86_FEATURE_1_AND (bit 0 IBT, bit 1 SHSTK). How glibc finds and parses that
 note changed over time, and both parsers matter because both are deployed:
 
-* PT_NOTE parser (glibc up to the 2.4x releases; sysdeps/x86/dl-prop.h
-  `_dl_process_property_note`, e.g. bminor/glibc 65cc53fe): the PT_NOTE segments are
+* PT_NOTE parser (released glibc, at least 2.33 to the 2023 sources of bminor/glibc
+  65cc53fe, sysdeps/x86/dl-prop.h `_dl_process_property_note`; the release that
+  dropped it was not pinned down): the PT_NOTE segments are
   scanned from the last to the first; the first one with p_align == 8 decides. Inside it,
   a second property note makes the loader give up (the "older linker" case): the object
   counts as unmarked. A malformed property (types out of order, size overrun, a 4-byte
@@ -176,7 +177,7 @@ def gnu_property_segment_view(data: bytes, align: int, wordsize: int = 8,
 
 def pt_note_view(segments: list[tuple[Segment, bytes]], wordsize: int = 8,
                  little_endian: bool = True) -> NoteView:
-    """glibc ≤ 2.4x: the last PT_NOTE segment with p_align == wordsize decides."""
+    """Older glibc: the last PT_NOTE segment with p_align == wordsize decides."""
     view = NoteView()
     for seg, data in reversed(segments):
         if seg.align != wordsize:
@@ -203,7 +204,7 @@ class CetProperties:
     feature_1_and / isa_needed: the values written in the object's property note (None
     when absent). property_notes: how many NT_GNU_PROPERTY_TYPE_0 notes the object's
     note segments hold. loader_bits / legacy_loader_bits: IBT|SHSTK bits that glibc
-    master (PT_GNU_PROPERTY) and glibc ≤ 2.4x (PT_NOTE) actually keep.
+    master (PT_GNU_PROPERTY) and older glibc (PT_NOTE) actually keep.
     """
 
     feature_1_and: int | None
@@ -321,15 +322,15 @@ def _explain(image: ElfImage, modern: NoteView, legacy: NoteView, has_segment: b
     says_shstk = bool(((modern.seen.feature_1_and if modern.found else None)
                        or legacy.seen.feature_1_and or 0) & shstk)
     if count > 1:
-        out.append(f"{count} NT_GNU_PROPERTY_TYPE_0 notes: glibc ≤ 2.4x ignores them all,"
-                   " glibc master reads only the first")
+        out.append(f"{count} NT_GNU_PROPERTY_TYPE_0 notes: older glibc (PT_NOTE parser) ignores"
+                   " them all, glibc master reads only the first")
     if legacy.found and not has_segment and says_shstk:
         out.append("no PT_GNU_PROPERTY segment: glibc master and static start-up ignore"
                    " the property note in PT_NOTE (relink with binutils ≥ 2.32)")
-    for who, view in (("glibc master", modern), ("glibc ≤ 2.4x", legacy)):
+    for who, view in (("glibc master", modern), ("older glibc", legacy)):
         if view.problem and (view.found or "p_align" in view.problem):
             out.append(f"{who}: {view.problem}")
     if not legacy.found and modern.found and says_shstk:
         out.append("the property note is not in a PT_NOTE segment with p_align 8:"
-                   " glibc ≤ 2.4x ignores it")
+                   " older glibc ignores it")
     return tuple(dict.fromkeys(out))
