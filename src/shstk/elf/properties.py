@@ -17,8 +17,9 @@ note changed over time, and both parsers matter because both are deployed:
   object without PT_GNU_PROPERTY is unmarked, whatever its PT_NOTE segments say.
   Properties read before a malformed one are kept.
 
-Static executables are checked through PT_GNU_PROPERTY in both generations
-(sysdeps/x86_64/libc-start.h `get_cet_feature`).
+Static executables: glibc master's static start-up reads PT_GNU_PROPERTY
+(sysdeps/x86_64/libc-start.h `get_cet_feature`), so their verdict uses `loader_bits`
+alone (how older static start-up found the note was not checked).
 
 `CetProperties.shstk` is True only when both parsers find SHSTK (and the object is
 ELF64 x86-64), so a "ready" verdict holds for every CET-capable glibc. When they
