@@ -131,7 +131,8 @@ class Kernel:
         self._real0 = time.time_ns()
         self._deadline = time.monotonic() + opts.timeout if opts.timeout else None
         self.pipe_ino = 0x4000
-        self.shm_files: dict[str, object] = {}
+        # work that must wait until no CPU is inside emu_start (freeing a machine)
+        self.deferred: list[Callable[[], None]] = []
 
     # --- identity and time ------------------------------------------------------------
     def alloc_pid(self) -> int:
@@ -379,6 +380,7 @@ class Kernel:
             self.total_insns += ran
             t.cpu_ns += ran * NS_PER_INSN
             self._running_cpu = None
+            self.run_deferred()
         if result.why == FAULTED and result.fault is not None:
             self.fault(t, result.fault)
         if t.state is State.RUNNABLE and t not in self.runq:
@@ -387,6 +389,10 @@ class Kernel:
             else:
                 self.runq.appendleft(t)
         self._check_limits()
+
+    def run_deferred(self) -> None:
+        while self.deferred:
+            self.deferred.pop(0)()
 
     def _check_limits(self) -> None:
         if self.opts.max_insns is not None and self.total_insns >= self.opts.max_insns:

@@ -107,6 +107,7 @@ class HostBlock:
     fd_offset: int = 0
     file_len: int = 0  # bytes at the start that map `fd` (the rest is zero-fill)
     users: int = 0
+    fd_writable: bool = True  # a shared mapping of `fd` may be writable
 
     def release(self) -> None:
         self.users -= 1
@@ -122,7 +123,7 @@ def new_anon_block(pm: PhysMemory, size: int, *, shared: bool = False) -> HostBl
     if shared:
         fd = physmem.new_memfd(size)
         physmem.back_fd(host, size, fd, 0, shared=True, writable=True)
-        return HostBlock(pm, phys, host, size, True, fd, 0, size)
+        return HostBlock(pm, phys, host, size, True, fd, 0, size)  # fd_writable
     physmem.back_anonymous(host, size)
     return HostBlock(pm, phys, host, size, False)
 
@@ -138,7 +139,8 @@ def new_file_block(pm: PhysMemory, fd: int, size: int, offset: int, *, shared: b
     if file_part:
         physmem.back_fd(host, file_part, own, offset, shared=shared,
                         writable=writable or not shared)
-    return HostBlock(pm, phys, host, size, shared, own, offset, file_part)
+    return HostBlock(pm, phys, host, size, shared, own, offset, file_part,
+                     fd_writable=writable)
 
 
 def share_block(block: HostBlock, pm: PhysMemory) -> HostBlock:
@@ -147,8 +149,10 @@ def share_block(block: HostBlock, pm: PhysMemory) -> HostBlock:
     physmem.back_anonymous(host, block.size)
     own = os.dup(block.fd)
     if block.file_len:
-        physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=True, writable=True)
-    return HostBlock(pm, phys, host, block.size, True, own, block.fd_offset, block.file_len)
+        physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=True,
+                        writable=block.fd_writable)
+    return HostBlock(pm, phys, host, block.size, True, own, block.fd_offset, block.file_len,
+                     fd_writable=block.fd_writable)
 
 
 def copy_private_block(block: HostBlock, pm: PhysMemory, ranges: list[tuple[int, int]]

@@ -44,9 +44,18 @@ def release_mm(k: Kernel, mm: AddressSpace, cpu: Cpu) -> None:
     if users > 0:
         return
     mm.on_shadow_stacks_changed = lambda: None
-    for v in list(mm.vmas):
-        mm._remove(v)
-    cpu.close()
+    if cpu.current is not None:
+        cpu.request_stop()
+    cpu.current = None
+
+    def free() -> None:
+        # only once the machine is out of emu_start: its hooks may still be on the stack
+        for v in list(mm.vmas):
+            mm._remove(v)
+        mm.pm.close()
+        cpu.close()
+
+    k.deferred.append(free)
 
 
 def check_clone_flags(flags: int) -> None:

@@ -254,9 +254,11 @@ def sys_execve(k: Kernel, t: Task, path_addr: int, argv_addr: int, envp_addr: in
     path = os.fsdecode(t.mm.read_cstring(path_addr, 4095))
     argv = _read_strings(t, argv_addr)
     envp = _read_strings(t, envp_addr)
+    old_cpu = t.cpu
     loader.execve(k, t, path, argv, envp)
-    # a new image: registers are set, the old Unicorn is gone; resume outside it
-    k.set_user_rip(t, t.cpu.rip)
+    # A new machine holds the new image; the old one, whose syscall hook we are in,
+    # must stop now. The task resumes on the new one at the entry point.
+    old_cpu.request_stop()
     return NO_RESULT
 
 
