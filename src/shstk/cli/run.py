@@ -34,13 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", default="mainline", metavar="NAME",
                    help="kernel profile: mainline (default), 6.6, nousershstk, no-shstk, "
                    "clone3-shadow-stack-size, clone3-shstk-token")
-    p.add_argument("--shstk", default="auto", choices=("auto", "on", "off", "permissive"),
-                   help="loader policy: enable shadow stacks at start when the program is "
-                   "marked (auto), always (on), never (off), or auto without the lock "
-                   "(permissive)")
+    p.add_argument("--shstk", choices=("auto", "on", "off", "permissive"),
+                   help="loader policy: enable shadow stacks at start when the program and "
+                   "every library it loads are marked (auto, the default), always (on), "
+                   "never (off: the program may still enable them itself), or auto "
+                   "without the lock (permissive)")
     p.add_argument("--glibc-tunables", metavar="STRING",
-                   help="GLIBC_TUNABLES for the guest (glibc.cpu.x86_shstk=..., "
-                   "glibc.cpu.hwcaps=SHSTK)")
+                   help="GLIBC_TUNABLES for the guest, also read as a CET-enabled glibc "
+                   "2.39+ would to choose the loader policy when --shstk is not given: "
+                   "shadow stacks need glibc.cpu.hwcaps=SHSTK; glibc.cpu.x86_shstk="
+                   "on|off|permissive picks the control")
     p.add_argument("--engine", choices=("native", "python"),
                    help="shadow-stack engine: native C fast path (default when built) or "
                    "the pure-Python fallback (also: SHSTK_ENGINE=python)")
@@ -71,6 +74,8 @@ def handle(args: argparse.Namespace) -> int:
         report_file=args.report_file, verbose=args.verbose,
         glibc_tunables=args.glibc_tunables)
     result = run(opts)
+    for event in result.dlopen_events:
+        print(f"shstk: {event}", file=sys.stderr)
     if result.report is not None:
         text = to_json(result.report) if opts.report == "json" else result.report.text
         if opts.report_file:

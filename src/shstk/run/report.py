@@ -148,19 +148,19 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
             lines.append(f"    {entry['address']:#x}: {entry['value']:#018x}  {entry['symbol']}")
     if cause:
         lines.append("")
-        lines.extend(_wrap("  why: " + cause, 88, "       "))
+        lines.extend(_wrap("why: " + cause, 86, "       ", first="  "))
     return Report(data, "\n".join(lines))
 
 
-def _wrap(text: str, width: int, indent: str) -> list[str]:
+def _wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
     words = text.split()
-    out, line = [], ""
+    out, line = [], first
     for w in words:
-        if line and len(line) + 1 + len(w) > width:
+        if line.strip() and len(line) + 1 + len(w) > width:
             out.append(line)
             line = indent + w
         else:
-            line = f"{line} {w}" if line else w
+            line = f"{line} {w}" if line.strip() else line + w
     if line:
         out.append(line)
     return out

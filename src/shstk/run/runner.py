@@ -24,7 +24,7 @@ class RunOptions:
     max_insns: int | None = None
     timeout: float | None = None
     kernel: str = "mainline"
-    shstk: str = "auto"
+    shstk: str | None = None
     engine: str | None = None
     virtual_time: bool = False
     seed: int | None = None
@@ -41,6 +41,7 @@ class RunResult:
     signal: int = 0
     report: object | None = None  # run.report.Report
     events: list[str] = field(default_factory=list)
+    dlopen_events: list[str] = field(default_factory=list)
 
 
 def guest_environment(opts: RunOptions) -> list[bytes]:
@@ -89,7 +90,7 @@ def _check_options(opts: RunOptions) -> None:
     from shstk.emu.kernel.profile import get_profile
 
     get_profile(opts.kernel)
-    if opts.shstk not in POLICIES:
+    if opts.shstk is not None and opts.shstk not in POLICIES:
         raise UsageError(f"--shstk must be one of {', '.join(POLICIES)}")
     if not os.path.isdir(opts.sysroot):
         raise UsageError(f"--sysroot {opts.sysroot}: not a directory")
@@ -132,7 +133,8 @@ def run(opts: RunOptions) -> RunResult:
               f"kernel profile {kernel.profile.name}", file=sys.stderr)
     death = kernel.run()
     status = death.status
-    result = RunResult(0, status, events=list(kernel.events))
+    result = RunResult(0, status, events=list(kernel.events),
+                       dlopen_events=list(kernel.dlopen_events))
     if status & 0x7F == 0:
         result.exit_status = (status >> 8) & 0xFF
         if strace_out is not None:

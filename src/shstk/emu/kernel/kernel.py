@@ -68,7 +68,7 @@ class KernelOptions:
     sysroot: str = "/"
     rw_dirs: tuple[str, ...] = ()
     kernel: str = "mainline"
-    shstk_policy: str = "auto"  # auto | on | off | permissive
+    shstk_policy: str | None = None  # auto | on | off | permissive (None: not given)
     engine: str | None = None  # native | python
     strace: TextIO | None = None
     virtual_time: bool = False
@@ -122,6 +122,10 @@ class Kernel:
         self.init: Process | None = None
         self.death: Death | None = None
         self.events: list[str] = []  # loader-policy decisions etc., for the run summary
+        self.dlopen_events: list[str] = []  # what a CET-enabled glibc would do on dlopen
+        from shstk.emu.kernel.policy import from_options
+
+        self.loader_policy = from_options(opts.shstk_policy, opts.glibc_tunables)
         self._said: set[str] = set()
         self.total_insns = 0
         self._run_start_insns = 0
@@ -167,8 +171,10 @@ class Kernel:
         self._said.add(key)
         print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
 
-    def event(self, message: str) -> None:
+    def event(self, message: str, *, dlopen: bool = False) -> None:
         self.events.append(message)
+        if dlopen:
+            self.dlopen_events.append(message)
         if self.opts.verbose:
             print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
 
@@ -566,11 +572,15 @@ class Kernel:
         else:
             assert file is not None
             st = os.fstat(file.host_fd())
+            host_path = getattr(file, "host_path", "")
             mm.map_file(where, length, prot, file.host_fd(), offset, shared=shared,
                         fd_writable=file.writable, file_size=st.st_size,
-                        file=FileRef(file.path, st.st_dev, st.st_ino,
-                                             getattr(file, "host_path", "")),
+                        file=FileRef(file.path, st.st_dev, st.st_ino, host_path),
                         extra_flags=vm)
+            if prot & M.PROT_EXEC and host_path:
+                from shstk.emu.kernel.policy import check_late_object
+
+                check_late_object(self, t, host_path, file.path)
         return where
 
     # --- misc used by several families --------------------------------------------------------

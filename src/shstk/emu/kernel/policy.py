@@ -2,14 +2,20 @@
 
 Debian's glibc never enables shadow stacks, so the emulator can play the part of a
 CET-enabled loader: before the first instruction it does what glibc's start-up does
-(ENABLE SHSTK, then LOCK all features unless permissive) when the policy says so.
+(ENABLE SHSTK, then LOCK all features unless permissive) when the program and every
+object of its initial closure carry SHSTK, deciding exactly as `shstk audit` does. Objects
+mapped later (dlopen) are checked as glibc's `_dl_cet_open_check` would.
+
+`--glibc-tunables` is read the way a CET-enabled glibc 2.39+ reads GLIBC_TUNABLES:
+SHSTK is only active with `glibc.cpu.hwcaps=SHSTK`, and `glibc.cpu.x86_shstk` picks the
+control (on, off, permissive; anything else is ignored).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shstk.abi import elf as EL
 from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 
@@ -19,38 +25,132 @@ if TYPE_CHECKING:
     from shstk.emu.kernel.task import Task
 
 POLICIES = ("auto", "on", "off", "permissive")
+CONTROL_OF = {"auto": "elf_property", "on": "on", "off": "off", "permissive": "permissive"}
 
 
-def image_marked(img: ElfImage) -> bool:
-    return bool((img.feature_1_and or 0) & EL.GNU_PROPERTY_X86_FEATURE_1_SHSTK)
+@dataclass(frozen=True)
+class LoaderPolicy:
+    """What the emulated CET-enabled loader does at start-up and on dlopen."""
+
+    mode: str  # "off", "force" (--shstk on), or "check" (decide from the properties)
+    control: str  # glibc.cpu.x86_shstk: elf_property | on | permissive | off
+    why: str  # where the policy came from, for --verbose
+
+    @property
+    def lock(self) -> bool:
+        return self.control != "permissive"
 
 
-def readiness(k: Kernel, img: ElfImage, interp: ElfImage | None) -> tuple[bool, str]:
-    """Would a CET-enabled loader turn shadow stacks on for this program, and why."""
-    if interp is None:
-        if image_marked(img):
-            return True, f"{img.guest_path} carries the SHSTK property"
-        return False, f"{img.guest_path} has no SHSTK property"
-    from shstk.emu.kernel.closure import dynamic_readiness
+def parse_tunables(text: str) -> tuple[bool, str | None]:
+    """(SHSTK active through glibc.cpu.hwcaps, glibc.cpu.x86_shstk value or None)."""
+    active = False
+    control = None
+    for item in text.split(":"):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name == "glibc.cpu.hwcaps":
+            for cap in value.split(","):
+                cap = cap.strip()
+                if cap == "SHSTK":
+                    active = True
+                elif cap == "-SHSTK":
+                    active = False
+        elif name == "glibc.cpu.x86_shstk" and value in ("on", "off", "permissive"):
+            control = value
+    return active, control
 
-    return dynamic_readiness(k, img)
+
+def from_options(shstk_opt: str | None, tunables: str | None) -> LoaderPolicy:
+    """--shstk wins when given; otherwise --glibc-tunables; otherwise auto."""
+    if shstk_opt is not None:
+        if shstk_opt == "off":
+            return LoaderPolicy("off", "off", "--shstk off")
+        if shstk_opt == "on":
+            return LoaderPolicy("force", "on", "--shstk on")
+        return LoaderPolicy("check", CONTROL_OF[shstk_opt], f"--shstk {shstk_opt}")
+    if tunables is not None:
+        active, control = parse_tunables(tunables)
+        if not active:
+            return LoaderPolicy("off", "off", "GLIBC_TUNABLES without glibc.cpu.hwcaps=SHSTK "
+                                "(glibc 2.39+ leaves SHSTK inactive)")
+        if control == "off":
+            return LoaderPolicy("off", "off", "glibc.cpu.x86_shstk=off")
+        control = control or "elf_property"
+        return LoaderPolicy("check", control, f"GLIBC_TUNABLES: hwcaps=SHSTK, x86_shstk={control}")
+    return LoaderPolicy("check", "elf_property", "--shstk auto (default)")
+
+
+def readiness(k: Kernel, img: ElfImage, control: str) -> tuple[bool, str, set[str]]:
+    """Would a CET-enabled loader enable shadow stacks, why, and the initial objects."""
+    from shstk.audit.verdict import shstk_verdict
+    from shstk.elf.resolve import Resolver
+    from shstk.errors import ShstkError
+
+    try:
+        closure = Resolver(sysroot=k.opts.sysroot).closure(img.host_path)
+    except ShstkError as exc:
+        return False, f"cannot read the program's properties: {exc}", set()
+    verdict = shstk_verdict(closure, control=control)
+    loaded = {o.path for o in closure.objects}
+    if verdict.blockers and verdict.exe_marked and not verdict.enabled:
+        names = ", ".join(f"{o.name} ({o.path})" for o in verdict.blockers[:4])
+        return False, f"{verdict.reason}: {names}", loaded
+    return verdict.enabled, verdict.reason, loaded
 
 
 def apply_loader_policy(k: Kernel, t: Task, img: ElfImage, interp: ElfImage | None) -> None:
-    policy = k.opts.shstk_policy
-    if policy == "off":
+    pol: LoaderPolicy = k.loader_policy
+    t.proc.initial_objects = set()  # type: ignore[attr-defined]
+    t.proc.loader_enabled = False  # type: ignore[attr-defined]
+    if pol.mode == "off":
         return
-    if policy == "on":
+    enable, why, loaded = readiness(k, img, pol.control)
+    t.proc.initial_objects = loaded  # type: ignore[attr-defined]
+    if pol.mode == "force":
         enable, why = True, "--shstk on"
-    else:
-        enable, why = readiness(k, img, interp)
     if not enable:
         k.event(f"shadow stack left off: {why}")
         return
     try:
-        shstk.loader_enable(k, t, lock=policy != "permissive")
+        shstk.loader_enable(k, t, lock=pol.lock)
     except KernelError as exc:
         k.event(f"shadow stack could not be enabled ({why}): errno {exc.errno}")
         return
-    locked = "" if policy == "permissive" else ", locked"
-    k.event(f"shadow stack enabled{locked}: {why}")
+    t.proc.loader_enabled = True  # type: ignore[attr-defined]
+    k.event(f"shadow stack enabled{'' if not pol.lock else ', locked'}: {why}")
+
+
+def check_late_object(k: Kernel, t: Task, host_path: str, guest_path: str) -> None:
+    """_dl_cet_open_check(): an object mapped after start-up (dlopen)."""
+    proc = t.proc
+    if not getattr(proc, "loader_enabled", False) or not shstk.enabled(t, shstk.SHSTK):
+        return
+    seen: set[str] = proc.initial_objects  # type: ignore[attr-defined]
+    if host_path in seen:
+        return
+    seen.add(host_path)
+    from shstk.elf.properties import read_cet_properties
+    from shstk.errors import ShstkError
+
+    try:
+        marked = read_cet_properties(host_path).shstk
+    except ShstkError:
+        return  # not an ELF object: a data file mapped executable, not a dlopen
+    if marked:
+        return
+    single = len(proc.live_threads()) == 1
+    if k.loader_policy.control == "permissive" and single:
+        try:
+            shstk.shstk_disable(k, t)
+        except KernelError as exc:
+            k.event(f"dlopen of {guest_path}: not marked SHSTK; glibc would fail with "
+                    f"\"can't disable SHSTK\" (errno {exc.errno})", dlopen=True)
+            return
+        k.event(f"dlopen of {guest_path}: not marked SHSTK; glibc.cpu.x86_shstk=permissive "
+                "and single-threaded, so shadow stacks were disabled (ARCH_SHSTK_DISABLE)",
+                dlopen=True)
+        return
+    why = "" if single else " (the process is multi-threaded)"
+    k.event(f"dlopen of {guest_path}: not marked SHSTK; a CET-enabled glibc would fail this "
+            f"dlopen here{why}: \"{guest_path}: rebuild shared object with SHSTK support "
+            "enabled\"", dlopen=True)

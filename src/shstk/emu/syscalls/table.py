@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shstk.abi import errno as E
 from shstk.abi.syscalls import NAMES
-from shstk.emu.syscalls import fs, misc, mm, process, signal, time
+from shstk.emu.syscalls import fs, misc, mm, net, process, signal, time
 from shstk.emu.syscalls.spec import Syscall, error, partial, supported
 
 _S = supported
@@ -60,19 +60,20 @@ ENTRIES: list[Syscall] = [
     _P(38, "setitimer", signal.sys_setitimer, "ITIMER_REAL only", "i32, p, p"),
     _S(39, "getpid", process.sys_getpid, ""),
     _S(40, "sendfile", fs.sys_sendfile, "fd, fd, p, u"),
-    _E(41, "socket", E.EAFNOSUPPORT, "networking is not emulated"),
-    _E(42, "connect", E.ENOSYS, "networking is not emulated"),
+    _P(41, "socket", net.sys_socket, "AF_UNIX only (nothing listens); other families give "
+       "EAFNOSUPPORT", "i32, x, i32"),
+    _P(42, "connect", net.sys_connect, "AF_UNIX: ENOENT or ECONNREFUSED", "fd, p, u"),
     _E(43, "accept", E.ENOSYS, "networking is not emulated"),
-    _E(44, "sendto", E.ENOSYS, "networking is not emulated"),
-    _E(45, "recvfrom", E.ENOSYS, "networking is not emulated"),
+    _P(44, "sendto", net.sys_sendto, "socketpair ends only", "fd, buf:2, u, x, p, u"),
+    _P(45, "recvfrom", net.sys_recvfrom, "socketpair ends only", "fd, obuf:2, u, x, p, p"),
     _E(46, "sendmsg", E.ENOSYS, "networking is not emulated"),
     _E(47, "recvmsg", E.ENOSYS, "networking is not emulated"),
-    _E(48, "shutdown", E.ENOSYS, "networking is not emulated"),
+    _P(48, "shutdown", net.sys_shutdown, "socketpair ends only", "fd, i32"),
     _E(49, "bind", E.ENOSYS, "networking is not emulated"),
     _E(50, "listen", E.ENOSYS, "networking is not emulated"),
     _E(51, "getsockname", E.ENOSYS, "networking is not emulated"),
     _E(52, "getpeername", E.ENOSYS, "networking is not emulated"),
-    _E(53, "socketpair", E.EAFNOSUPPORT, "networking is not emulated"),
+    _P(53, "socketpair", net.sys_socketpair, "AF_UNIX, within the machine", "i32, x, i32, p"),
     _E(54, "setsockopt", E.ENOSYS, "networking is not emulated"),
     _E(55, "getsockopt", E.ENOSYS, "networking is not emulated"),
     _S(56, "clone", process.sys_clone, "clone, p, p, p, p",
