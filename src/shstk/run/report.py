@@ -15,7 +15,7 @@ from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
 from shstk.abi import shstk as A
 from shstk.abi import signals as S
-from shstk.run.symbolize import Symbolizer
+from shstk.elf.symbols import Symbolizer
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.crash import CrashSnapshot

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.mm import FileMapping
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.faults import CpuFault
@@ -20,16 +21,6 @@ if TYPE_CHECKING:
 
 STACK_WORDS = 64
 SHADOW_WORDS = 16
-
-
-@dataclass
-class Mapping:
-    start: int
-    end: int
-    path: str  # guest path
-    host: str  # host path, for reading symbols
-    offset: int  # file offset of `start`
-    perms: str
 
 
 @dataclass
@@ -47,14 +38,12 @@ class CrashSnapshot:
     shadow: list[tuple[int, int]] = field(default_factory=list)  # (address, value)
     stack: list[tuple[int, int]] = field(default_factory=list)
     code: bytes = b""
-    maps: list[Mapping] = field(default_factory=list)
+    maps: list[FileMapping] = field(default_factory=list)
     features: int = 0
     locked: int = 0
 
 
 def capture(t: Task, info: SigInfo) -> CrashSnapshot:
-    from shstk.emu.kernel.mm import VM_EXEC, VM_READ, VM_WRITE
-
     cpu = t.cpu
     regs = cpu.gprs() if cpu.current is t else {}
     fault = t.last_fault if info.fault is not None else None  # type: ignore[assignment]
@@ -83,11 +72,5 @@ def capture(t: Task, info: SigInfo) -> CrashSnapshot:
         except KernelError:
             break
     snap.code = mm.read_code(rip, 16)
-    for v in mm.vmas:
-        if v.file is None:
-            continue
-        perms = ("r" if v.flags & VM_READ else "-") + ("w" if v.flags & VM_WRITE else "-") + \
-            ("x" if v.flags & VM_EXEC else "-")
-        snap.maps.append(Mapping(v.start, v.end, v.file.path, v.file.host, v.pgoff * 4096,
-                                 perms))
+    snap.maps = mm.file_mappings()
     return snap

@@ -224,6 +224,10 @@ class Kernel:
         self.init = proc
         cpu.current = task
         loader.execve(self, task, path, argv, envp, initial=True)
+        if self.strace is not None:
+            from shstk.emu.syscalls import strace
+
+            strace.execve_line(self, path, argv, envp)
         self.runq.append(task)
         return proc
 

@@ -172,6 +172,18 @@ def copy_private_block(block: HostBlock, pm: PhysMemory, ranges: list[tuple[int,
 
 
 @dataclass(frozen=True)
+class FileMapping:
+    """A file mapping as the symbolizer needs it."""
+
+    start: int
+    end: int
+    path: str  # guest path
+    host: str  # host path, for reading symbols
+    offset: int  # file offset of `start`
+    perms: str
+
+
+@dataclass(frozen=True)
 class FileRef:
     """The file behind a file mapping, for /proc/PID/maps."""
 
@@ -363,6 +375,17 @@ class AddressSpace:
 
     def shadow_stacks(self) -> list[Vma]:
         return [v for v in self.vmas if v.shadow_stack]
+
+    def file_mappings(self) -> list[FileMapping]:
+        out = []
+        for v in self.vmas:
+            if v.file is None:
+                continue
+            perms = ("r" if v.flags & VM_READ else "-") + ("w" if v.flags & VM_WRITE else "-") + \
+                ("x" if v.flags & VM_EXEC else "-")
+            out.append(FileMapping(v.start, v.end, v.file.path, v.file.host, v.pgoff * PAGE,
+                                   perms))
+        return out
 
     # --- unmapped-area search -----------------------------------------------------------
     def _gap_below(self, v: Vma) -> int:

@@ -113,8 +113,12 @@ class SignalOps:
         """A sleeping system call is interrupted: -EINTR unless it is restarted later."""
         t.wait = None
         t.wake_result = None
-        t.resume_rax = -E.EINTR  # type: ignore[attr-defined]
-        t.interrupted = t.restart  # type: ignore[attr-defined]
+        t.resume_rax = -E.EINTR
+        t.interrupted = t.restart
+        if self.k.strace is not None:
+            from shstk.emu.syscalls import strace
+
+            strace.resumed(self.k, t, -E.EINTR)
         self.k.make_runnable(t)
 
     def _continue(self, proc: Process) -> None:
@@ -179,6 +183,10 @@ class SignalOps:
         from shstk.emu.kernel import ptrace
 
         sig = info.signo
+        if self.k.strace is not None:
+            from shstk.emu.syscalls import strace
+
+            strace.signal_line(self.k, t, info, t.cpu.rip if t.cpu.current is t else None)
         if t.ptracer is not None and sig != S.SIGKILL and ptrace.signal_stop(self.k, t, info):
             return
         act = t.proc.sighand.get(sig)

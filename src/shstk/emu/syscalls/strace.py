@@ -9,6 +9,7 @@ madv, fcntl, futex, access, mmapflags... Unknown kinds print as hex.
 from __future__ import annotations
 
 import os
+import struct
 from typing import TYPE_CHECKING
 
 from shstk.abi import clone as C
@@ -150,7 +151,7 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
     if base == "buf":
         return _bytes(t, v, args[int(param)])
     if base == "obuf":
-        if result is None or result < 0:
+        if result is None or result < 0 or result > 1 << 40:
             return hex(v) if v else "NULL"
         return _bytes(t, v, result)
     if base == "oflags":
@@ -201,7 +202,112 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
         return _flags(v, _ACCESS, "F_OK")
     if base == "argv":
         return _argv(t, v)
+    if base == "sigaction":
+        return _sigaction(t, v)
+    if base == "osigaction":
+        return _sigaction(t, v) if result == 0 else (hex(v) if v else "NULL")
+    if base == "orlimit":
+        return _rlimit(t, v) if result == 0 else (hex(v) if v else "NULL")
+    if base == "rlimit_in":
+        return _rlimit(t, v)
+    if base == "ostat":
+        return _stat(t, v) if result == 0 else hex(v)
+    if base == "grnd":
+        return _flags(v, _GRND, "0")
+    if base == "ioctl":
+        return _IOCTL.get(v & 0xFFFFFFFF, hex(v))
+    if base == "code":
+        return code_address(t, v)
+    if base == "ostatus":
+        return _wait_status(t, v) if result is not None and result > 0 else hex(v) if v else "NULL"
     return hex(v)
+
+
+_GRND = [(R.GRND_NONBLOCK, "GRND_NONBLOCK"), (R.GRND_RANDOM, "GRND_RANDOM"),
+          (R.GRND_INSECURE, "GRND_INSECURE")]
+_IOCTL = {F.TCGETS: "TCGETS", F.TCSETS: "TCSETS", F.TCSETSW: "TCSETSW", F.TCSETSF: "TCSETSF",
+          F.TIOCGWINSZ: "TIOCGWINSZ", F.TIOCSWINSZ: "TIOCSWINSZ", F.TIOCGPGRP: "TIOCGPGRP",
+          F.TIOCSPGRP: "TIOCSPGRP", F.FIONREAD: "FIONREAD", F.FIONBIO: "FIONBIO",
+          F.FIOCLEX: "FIOCLEX", F.FIONCLEX: "FIONCLEX"}
+_SA = [(S.SA_RESTORER, "SA_RESTORER"), (S.SA_ONSTACK, "SA_ONSTACK"),
+       (S.SA_RESTART, "SA_RESTART"), (S.SA_NODEFER, "SA_NODEFER"),
+       (S.SA_RESETHAND, "SA_RESETHAND"), (S.SA_SIGINFO, "SA_SIGINFO"),
+       (S.SA_NOCLDSTOP, "SA_NOCLDSTOP"), (S.SA_NOCLDWAIT, "SA_NOCLDWAIT")]
+RLIM_INF = (1 << 64) - 1
+
+
+def code_address(t: Task, addr: int) -> str:
+    """A code address with the library and symbol it falls in."""
+    from shstk.elf.symbols import Symbolizer
+
+    where = Symbolizer(t.mm.file_mappings()).describe(addr)
+    return hex(addr) if where == "?" else f"{addr:#x} <{where}>"
+
+
+def _sigset(mask: int) -> str:
+    names = [S.NAMES.get(i + 1, str(i + 1)).removeprefix("SIG") for i in range(64)
+             if mask >> i & 1]
+    return "[" + " ".join(names) + "]"
+
+
+def _sigaction(t: Task, addr: int) -> str:
+    if addr == 0:
+        return "NULL"
+    try:
+        handler, flags, restorer, mask = struct.unpack("<QQQQ", t.mm.read(addr, 32))
+    except KernelError:
+        return hex(addr)
+    h = {S.SIG_DFL: "SIG_DFL", S.SIG_IGN: "SIG_IGN"}.get(handler) or code_address(t, handler)
+    out = f"{{sa_handler={h}, sa_mask={_sigset(mask)}, sa_flags={_flags(flags, _SA, '0')}"
+    if flags & S.SA_RESTORER:
+        out += f", sa_restorer={code_address(t, restorer)}"
+    return out + "}"
+
+
+def _rlim(v: int) -> str:
+    if v == RLIM_INF:
+        return "RLIM64_INFINITY"
+    return f"{v // 1024}*1024" if v and v % 1024 == 0 else str(v)
+
+
+def _rlimit(t: Task, addr: int) -> str:
+    if addr == 0:
+        return "NULL"
+    try:
+        cur, maxv = struct.unpack("<QQ", t.mm.read(addr, 16))
+    except KernelError:
+        return hex(addr)
+    return f"{{rlim_cur={_rlim(cur)}, rlim_max={_rlim(maxv)}}}"
+
+
+_FTYPES = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG",
+           0o060000: "S_IFBLK", 0o040000: "S_IFDIR", 0o020000: "S_IFCHR", 0o010000: "S_IFIFO"}
+
+
+def _stat(t: Task, addr: int) -> str:
+    try:
+        raw = t.mm.read(addr, F.STAT_SIZE)
+    except KernelError:
+        return hex(addr)
+    mode = struct.unpack_from("<I", raw, 24)[0]
+    rdev, size = struct.unpack_from("<Qq", raw, 40)
+    kind = _FTYPES.get(mode & 0o170000, "0")
+    if mode & 0o170000 in (0o020000, 0o060000):
+        return (f"{{st_mode={kind}|{mode & 0o7777:04o}, "
+                f"st_rdev=makedev({os.major(rdev):#x}, {os.minor(rdev):#x}), ...}}")
+    return f"{{st_mode={kind}|{mode & 0o7777:04o}, st_size={size}, ...}}"
+
+
+def _wait_status(t: Task, addr: int) -> str:
+    try:
+        st = t.mm.read_u32(addr)
+    except KernelError:
+        return hex(addr)
+    if st & 0x7F == 0:
+        return f"[{{WIFEXITED(s) && WEXITSTATUS(s) == {(st >> 8) & 0xFF}}}]"
+    if st & 0xFF == 0x7F:
+        return f"[{{WIFSTOPPED(s) && WSTOPSIG(s) == {S.NAMES.get((st >> 8) & 0xFF)}}}]"
+    return f"[{{WIFSIGNALED(s) && WTERMSIG(s) == {S.NAMES.get(st & 0x7F)}}}]"
 
 
 def _argv(t: Task, addr: int) -> str:
@@ -247,15 +353,20 @@ def before(k: Kernel, t: Task, entry: Syscall, args: list[int]) -> list[str]:
     """Render the input arguments now (output buffers wait for the result)."""
     out = []
     for kind, v in zip(entry.args, args, strict=False):
-        out.append("" if kind.startswith("obuf") else fmt_arg(k, t, kind, v, args, None))
+        out.append("" if _is_output(kind) else fmt_arg(k, t, kind, v, args, None))
     return out
+
+
+def _is_output(kind: str) -> bool:
+    """Output parameters are shown after the call, with what the kernel wrote."""
+    return kind.startswith("o") and kind not in ("oflags",)
 
 
 def after(k: Kernel, t: Task, entry: Syscall, args: list[int], pre: list[str] | None,
           result: int | None) -> None:
     parts = list(pre or [])
     for i, (kind, v) in enumerate(zip(entry.args, args, strict=False)):
-        if kind.startswith("obuf"):
+        if _is_output(kind):
             parts[i] = fmt_arg(k, t, kind, v, args, result)
     call = f"{_prefix(k, t)}{entry.name}({', '.join(parts)})"
     _emit(k, f"{call:<39} = {fmt_result(entry, result)}")
@@ -284,6 +395,37 @@ def exit_line(k: Kernel, t: Task, text: str) -> None:
     _emit(k, f"{_prefix(k, t)}+++ {text} +++")
 
 
-def signal_line(k: Kernel, t: Task, sig: int, code: int, extra: str = "") -> None:
+_SI_CODES = {S.SI_USER: "SI_USER", S.SI_KERNEL: "SI_KERNEL", S.SI_TKILL: "SI_TKILL",
+             S.SI_QUEUE: "SI_QUEUE"}
+
+
+def signal_line(k: Kernel, t: Task, info: object, rip: int | None) -> None:
+    """`--- SIGSEGV {si_signo=..., si_code=..., si_addr=...} ---`, and where it hit."""
+    sig = info.signo  # type: ignore[attr-defined]
+    code = info.code  # type: ignore[attr-defined]
     name = S.NAMES.get(sig, str(sig))
-    _emit(k, f"{_prefix(k, t)}--- {name} {{si_signo={name}, si_code={code}{extra}}} ---")
+    if code == S.SI_KERNEL:
+        code_name = "SI_KERNEL"
+    elif sig == S.SIGSEGV and code > 0:
+        code_name = S.SEGV_CODE_NAMES.get(code, str(code))
+    elif sig == S.SIGCHLD and code > 0:
+        code_name = {1: "CLD_EXITED", 2: "CLD_KILLED", 3: "CLD_DUMPED", 4: "CLD_TRAPPED",
+                     5: "CLD_STOPPED", 6: "CLD_CONTINUED"}.get(code, str(code))
+    else:
+        code_name = _SI_CODES.get(code, str(code))
+    fields = f"si_signo={name}, si_code={code_name}"
+    addr = info.addr  # type: ignore[attr-defined]
+    if addr is not None and code > 0 and sig in (S.SIGSEGV, S.SIGBUS, S.SIGILL, S.SIGFPE):
+        fields += f", si_addr={'NULL' if addr == 0 else hex(addr)}"
+    elif sig == S.SIGCHLD and info.status is not None:  # type: ignore[attr-defined]
+        fields += f", si_pid={info.pid}, si_status={info.status}"  # type: ignore[attr-defined]
+    elif code != S.SI_KERNEL:
+        fields += f", si_pid={info.pid}"  # type: ignore[attr-defined]
+    at = f" at {code_address(t, rip)}" if rip is not None and info.fault is not None else ""  # type: ignore[attr-defined]
+    _emit(k, f"{_prefix(k, t)}--- {name} {{{fields}}} ---{at}")
+
+
+def execve_line(k: Kernel, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+    shown = ", ".join(quote(a) for a in argv[:32])
+    _emit(k, f"execve({quote(path.encode(), 4096)}, "
+          f"[{shown}], /* {len(envp)} vars */) = 0")

@@ -24,10 +24,13 @@ class _Symbols:
     segments: list[tuple[int, int, int]]  # (p_offset, p_filesz, p_vaddr) of PT_LOADs
 
 
+_SYMBOLS: dict[str, _Symbols | None] = {}  # parsed once per file per process
+
+
 class Symbolizer:
     def __init__(self, maps: Sequence[MappingLike]) -> None:
         self.maps = sorted(maps, key=lambda m: m.start)
-        self._cache: dict[str, _Symbols | None] = {}
+        self._cache = _SYMBOLS
 
     def mapping(self, addr: int) -> MappingLike | None:
         for m in self.maps:
