@@ -539,9 +539,24 @@ class PyEngine(_EngineBase):
             self._uc.emu_stop()  # type: ignore[attr-defined]
 
 
+class BareEngine(NativeEngine):
+    """The native MMU without any block hook: nothing is enforced, blocks are not even
+    seen. Only for measuring the floor of this design (`bench/`)."""
+
+    name = "bare"
+
+    def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
+        self._decode_cb = None
+
+
 def make_engine(kind: str | None = None) -> _EngineBase:
-    """`native` (default when built), `python`, or from $SHSTK_ENGINE."""
+    """`native` (default when built), `python`, or from $SHSTK_ENGINE (`bare`: bench only)."""
     kind = kind or os.environ.get("SHSTK_ENGINE") or "native"
+    if kind == "bare":
+        lib = native_library()
+        if lib is None:
+            raise ValueError("the bare engine needs the native fast path")
+        return BareEngine(lib)
     if kind == "native":
         lib = native_library()
         if lib is not None:
