@@ -107,11 +107,45 @@ def audit_this_machine(demo: Demo) -> None:
         demo.shstk("audit", "-q", "--top", "5", "/usr/bin", expect=(0, 1, 2))
 
 
+def build_run_examples(demo: Demo) -> None:
+    """rop: a stack smash to win(); coro: coroutines on Debian's swapcontext."""
+    heading("build the shstk run examples with gcc")
+    src = EXAMPLES / "run"
+    demo.build.mkdir(parents=True, exist_ok=True)
+    demo.gcc("-static", "-O0", "-fno-stack-protector", *MARKED, "-o", demo.build / "rop",
+             src / "rop.c")
+    demo.gcc("-O2", *MARKED, "-o", demo.build / "coro", src / "coro.c")
+    print("built rop (static) and coro (dynamic), both marked SHSTK")
+
+
+def rop_hijack(demo: Demo) -> None:
+    """Without shadow stacks the overwritten return address is followed (exit 42)."""
+    heading("rop natively, then under shstk run --shstk off: the hijack works")
+    demo.run([str(demo.build / "rop")], expect=(42,))
+    demo.shstk("run", "--shstk", "off", str(demo.build / "rop"), expect=(42,))
+
+
+def rop_stopped(demo: Demo) -> None:
+    """With shadow stacks (the program is marked, so they are on) the RET is stopped."""
+    heading("rop under shstk run: the shadow stack stops the hijack")
+    demo.shstk("run", str(demo.build / "rop"), expect=(139,))
+
+
+def coro_not_ready(demo: Demo) -> None:
+    """A program marked ready that is not: Debian's swapcontext ignores shadow stacks."""
+    heading("coro under shstk run --shstk on: marked ready, but swapcontext is not")
+    demo.shstk("run", "--shstk", "on", str(demo.build / "coro"), expect=(139,))
+
+
 STEPS: list[Callable[[Demo], None]] = [
     build_audit_examples,
     run_audit_examples,
     audit_examples,
     audit_this_machine,
+    build_run_examples,
+    rop_hijack,
+    rop_stopped,
+    coro_not_ready,
 ]
 
 
