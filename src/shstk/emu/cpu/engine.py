@@ -217,6 +217,7 @@ class _SsCpu(ctypes.Structure):
         ("mmu_addr", ctypes.c_uint64), ("mmu_type", ctypes.c_uint64),
         ("mmu_present", ctypes.c_uint64), ("tlb_fills", ctypes.c_uint64),
         ("exit_page", ctypes.c_uint64), ("exit_phys", ctypes.c_uint64),
+        ("last", _SsBlock),
     ]
 
 

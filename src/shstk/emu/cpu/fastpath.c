@@ -132,6 +132,8 @@ typedef struct ss_cpu {
     /* emu_start's `until` page: Unicorn translates it (for fetch) when a run ends */
     uint64_t exit_page;
     uint64_t exit_phys;
+    /* the block seen last: loops re-enter the same block, skip the hash for them */
+    ss_block last;
 } ss_cpu;
 
 size_t ss_sizeof_cpu(void) { return sizeof(ss_cpu); }
@@ -183,6 +185,7 @@ static int cache_grow(ss_cpu *c) {
 
 int ss_cache_insert(ss_cpu *c, const ss_block *blk) {
     if (!blk->addr) return -1;
+    if (c->last.addr == blk->addr) c->last.addr = 0;
     if ((c->cache_used + 1) * 4 > (c->cache_mask + 1) * 3 && cache_grow(c) != 0) return -1;
     ss_block *b = cache_find(c, blk->addr);
     if (!b->addr) c->cache_used++;
@@ -193,6 +196,7 @@ int ss_cache_insert(ss_cpu *c, const ss_block *blk) {
 /* Forget blocks that overlap [start, end): code unmapped, remapped or rewritten.
  * Rebuilds the table, since open addressing cannot simply punch holes. */
 void ss_cache_invalidate(ss_cpu *c, uint64_t start, uint64_t end) {
+    c->last.addr = 0;
     uint64_t cap = c->cache_mask + 1;
     ss_block *old = c->cache;
     ss_block *t = calloc(cap, sizeof(ss_block));
@@ -430,7 +434,12 @@ void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
         stop_with(c, uc, EV_BUDGET);
         return;
     }
-    ss_block *b = cache_find(c, addr);
+    ss_block *b;
+    if (c->last.addr == addr && c->last.size == size) {
+        b = &c->last;
+        goto found;
+    }
+    b = cache_find(c, addr);
     if (!b->addr || b->size != size) {
         int r = c->decode(c, addr, size);
         if (r == DECODE_RESTART) {
@@ -447,6 +456,8 @@ void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
         b = cache_find(c, addr);
         if (!b->addr) return;
     }
+    c->last = *b;
+found:
     c->insns += b->ninsns;
     if (!(c->cet & CET_SHSTK_EN) || b->kind == K_NONE) return;
     c->pending = b->kind;
