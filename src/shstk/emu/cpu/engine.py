@@ -391,7 +391,7 @@ class PyEngine(_EngineBase):
         self._decode = decode
         self._reg_rip = reg_rip
         self._reg_rsp = reg_rsp
-        self._hook_cb = _HOOK_CFUNC(self._hook)
+        self._hook_cb = _HOOK_CFUNC(self._make_hook())
         _hook_add(uc, UC_HOOK_BLOCK, ctypes.cast(self._hook_cb, ctypes.c_void_p).value or 0, 0)
 
     def set_regions(self, regions: Iterable[Region]) -> None:
@@ -455,8 +455,9 @@ class PyEngine(_EngineBase):
         self._cache[b.addr] = b
 
     def invalidate(self, start: int, end: int) -> None:
-        self._cache = {a: b for a, b in self._cache.items()
-                       if not (a < end and a + b.size > start)}
+        # in place: the hook holds a reference to this dict
+        for a in [a for a, b in self._cache.items() if a < end and a + b.size > start]:
+            del self._cache[a]
 
     def close(self) -> None:
         self._cache.clear()
@@ -502,42 +503,55 @@ class PyEngine(_EngineBase):
             self.ssp += 8
         return True
 
-    def _hook(self, _uc: int, addr: int, size: int, _ud: int) -> None:
-        try:
-            if self.pending and not self.resolve_pending(self._uc, addr):
-                return
-            self.blocks += 1
-            if self.budget and self.blocks >= self.budget:
-                self.blocks -= 1
-                self._stop_with(EV_BUDGET)
-                return
-            b = self._cache.get(addr)
-            if b is None or b.size != size:
-                r = self._decode(addr, size)
-                if r == DECODE_RESTART:
-                    self.blocks -= 1
-                    self._uc.reg_write(self._reg_rip, addr)  # type: ignore[attr-defined]
+    def _make_hook(self) -> Callable[[int, int, int, int], None]:
+        """The block hook, with everything it touches on every block bound locally
+        (it runs once per translation block; attribute lookups are most of its cost)."""
+        cache_get = self._cache.get
+        decode = self._decode
+        uc = self._uc
+        reg_rip = self._reg_rip
+        resolve = self.resolve_pending
+        stop = self._stop_with
+
+        def hook(_uc: int, addr: int, size: int, _ud: int) -> None:
+            try:
+                if self.pending and not resolve(uc, addr):
                     return
-                if r != DECODE_OK:
-                    self.blocks -= 1
-                    self._stop_with(EV_DECODE)
+                blocks = self.blocks + 1
+                budget = self.budget
+                if budget and blocks >= budget:
+                    stop(EV_BUDGET)
                     return
-                b = self._cache.get(addr)
-                if b is None:
+                b = cache_get(addr)
+                if b is None or b.size != size:
+                    r = decode(addr, size)
+                    if r == DECODE_RESTART:
+                        uc.reg_write(reg_rip, addr)  # type: ignore[attr-defined]
+                        return
+                    if r != DECODE_OK:
+                        stop(EV_DECODE)
+                        return
+                    b = cache_get(addr)
+                    if b is None:
+                        self.blocks = blocks
+                        return
+                self.blocks = blocks
+                self.insns += b.ninsns
+                kind = b.kind
+                if kind == K_NONE or not (self.cet & CET_SHSTK_EN):
                     return
-            self.insns += b.ninsns
-            if not (self.cet & CET_SHSTK_EN) or b.kind == K_NONE:
-                return
-            self.pending = b.kind
-            if b.kind == K_CALL:
-                self.pending_addr = addr + size
-                self.pending_insn = b.last
-            else:
-                self.pending_addr = b.last
-                self.pending_imm = b.ret_imm
-        except BaseException:  # never let an exception unwind through C
-            self.event = EV_DECODE
-            self._uc.emu_stop()  # type: ignore[attr-defined]
+                self.pending = kind
+                if kind == K_CALL:
+                    self.pending_addr = addr + size
+                    self.pending_insn = b.last
+                else:
+                    self.pending_addr = b.last
+                    self.pending_imm = b.ret_imm
+            except BaseException:  # never let an exception unwind through C
+                self.event = EV_DECODE
+                uc.emu_stop()  # type: ignore[attr-defined]
+
+        return hook
 
 
 class BareEngine(NativeEngine):
