@@ -62,13 +62,21 @@ def _signal_name(signo: int) -> str:
     return S.NAMES.get(signo, f"signal {signo}")
 
 
+_CODE_NAMES = {
+    S.SIGSEGV: S.SEGV_CODE_NAMES,
+    S.SIGBUS: {S.BUS_ADRALN: "BUS_ADRALN", S.BUS_ADRERR: "BUS_ADRERR",
+               S.BUS_OBJERR: "BUS_OBJERR"},
+    S.SIGILL: {S.ILL_ILLOPC: "ILL_ILLOPC", S.ILL_ILLOPN: "ILL_ILLOPN",
+               S.ILL_PRVOPC: "ILL_PRVOPC"},
+    S.SIGFPE: {S.FPE_INTDIV: "FPE_INTDIV", S.FPE_INTOVF: "FPE_INTOVF"},
+    S.SIGTRAP: {S.TRAP_BRKPT: "TRAP_BRKPT", S.TRAP_TRACE: "TRAP_TRACE"},
+}
+
+
 def _code_name(signo: int, code: int) -> str:
-    if signo == S.SIGSEGV:
-        if code == S.SI_KERNEL:
-            return "SI_KERNEL"
-        return S.SEGV_CODE_NAMES.get(code, str(code))
-    return {S.SIGILL: {S.ILL_ILLOPN: "ILL_ILLOPN"}, S.SIGFPE: {S.FPE_INTDIV: "FPE_INTDIV"},
-            S.SIGTRAP: {S.SI_KERNEL: "SI_KERNEL"}}.get(signo, {}).get(code, str(code))
+    if code == S.SI_KERNEL:
+        return "SI_KERNEL"
+    return _CODE_NAMES.get(signo, {}).get(code, str(code))
 
 
 def build(snap: CrashSnapshot, prog: str) -> Report:
@@ -124,8 +132,8 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
         cause = SSFAULT_CAUSE
     else:
-        where = f" accessing {snap.si_addr:#x}" if snap.si_addr and snap.signo in (
-            S.SIGSEGV, S.SIGBUS) else ""
+        where = f" accessing {snap.si_addr:#x}" if snap.si_addr is not None and \
+            snap.signo in (S.SIGSEGV, S.SIGBUS) and snap.si_code > 0 else ""
         lines.append(f"shstk: {prog} [pid {snap.pid}] killed by {_signal_name(snap.signo)} "
                      f"({_code_name(snap.signo, snap.si_code)}){where}")
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")

@@ -20,6 +20,7 @@ import bisect
 import ctypes
 import os
 import struct
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -564,8 +565,19 @@ class BareEngine(NativeEngine):
         self._decode_cb = None
 
 
+_warned: list[bool] = []
+
+
+def _warn_fallback() -> None:
+    if not _warned:
+        _warned.append(True)
+        print("shstk: the native fast path is not built; using the pure-Python engine "
+              "(slower, same results)", file=sys.stderr)
+
+
 def make_engine(kind: str | None = None) -> _EngineBase:
     """`native` (default when built), `python`, or from $SHSTK_ENGINE (`bare`: bench only)."""
+    explicit = bool(kind or os.environ.get("SHSTK_ENGINE"))
     kind = kind or os.environ.get("SHSTK_ENGINE") or "native"
     if kind == "bare":
         lib = native_library()
@@ -576,6 +588,10 @@ def make_engine(kind: str | None = None) -> _EngineBase:
         lib = native_library()
         if lib is not None:
             return NativeEngine(lib)
+        if explicit:
+            raise ValueError("the native fast path is not built (run `pip install -e .` "
+                             "or `make`), or does not match this version of shstk")
+        _warn_fallback()
         return PyEngine()
     if kind == "python":
         return PyEngine()

@@ -44,7 +44,7 @@ from shstk.emu.kernel.task import (
     State,
     Task,
     Wait,
-    default_rlimits,
+    host_rlimits,
 )
 from shstk.emu.kernel.vfs import Vfs
 
@@ -215,7 +215,8 @@ class Kernel:
                 continue
             flags = os.O_RDONLY if fd == 0 else os.O_WRONLY
             files.install(HostFile(_host_fd_name(fd), flags, host), at=fd)
-        rlimits = default_rlimits(stack_limit)
+        rlimits = host_rlimits()
+        files.limit = min(rlimits[R.RLIMIT_NOFILE][0], 1 << 20)
         proc, task = self.new_process(cpu=cpu, mm=mm, files=files, fs=FsInfo(cwd),
                                       sighand=SigHand(), rlimits=rlimits, parent=None)
         proc.uid = proc.euid = proc.suid = os.getuid()
@@ -426,6 +427,10 @@ class Kernel:
         if t not in self.sleepers:
             self.sleepers.append(t)
         t.cpu.request_stop()
+        # A signal that is pending and deliverable now (sigsuspend just unblocked it,
+        # or it arrived before the sleep) interrupts the sleep at once.
+        if b.wait.interruptible and self.signals.has_deliverable(t):
+            self.signals.interrupt(t)
 
     def set_user_rip(self, t: Task, rip: int) -> None:
         """Resume `t` at `rip` (applied outside Unicorn, which adds 2 after a syscall)."""
@@ -451,6 +456,11 @@ class Kernel:
         trap = fault.trap
         if trap == A.X86_TRAP_PF:
             v = t.mm.find(fault.addr)
+            eof = v.eof_start() if v is not None else None
+            if eof is not None and fault.addr >= eof and not fault.error_code & A.X86_PF_SHSTK:
+                # a page of a file mapping wholly past the end of the file
+                return SigInfo(S.SIGBUS, S.BUS_ADRERR, addr=fault.addr, trapno=trap,
+                               error_code=fault.error_code, fault=fault)
             code = S.SEGV_ACCERR if v is not None else S.SEGV_MAPERR
             return SigInfo(S.SIGSEGV, code, addr=fault.addr, trapno=trap,
                            error_code=fault.error_code, fault=fault)

@@ -408,5 +408,7 @@ def _set_entry_registers(cpu: object, entry: int, sp: int) -> None:
     regs = {name: 0 for name in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
                                  "r10", "r11", "r12", "r13", "r14", "r15", "fs_base",
                                  "gs_base")}
-    regs.update(rsp=sp, rip=entry, eflags=0x202)
+    # the FPU/SSE state of a new image is the architectural init state (fpu__clear)
+    regs.update(rsp=sp, rip=entry, eflags=0x202, fpcw=0x37F, mxcsr=0x1F80, fpsw=0,
+                fptag=0xFFFF)
     cpu.load_regs(regs)  # type: ignore[attr-defined]

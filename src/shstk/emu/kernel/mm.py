@@ -238,6 +238,13 @@ class Vma:
             prot |= UC.UC_PROT_EXEC
         return prot
 
+    def eof_start(self) -> int | None:
+        """Where the pages past the end of the mapped file begin, if this VMA has any."""
+        block = self.block
+        if block.fd < 0 or block.file_len >= self.offset + self.size:
+            return None
+        return self.start + max(0, block.file_len - self.offset)
+
     def start_gap(self) -> int:
         """How far below this VMA other mappings must stay (vm_start_gap)."""
         if self.flags & VM_GROWSDOWN:
@@ -324,12 +331,26 @@ class AddressSpace:
         return pos >= end
 
     # --- insertion / removal (keeps Unicorn in step) ------------------------------------
+    @staticmethod
+    def _page_table_entries(v: Vma) -> list[tuple[int, int, int, int]]:
+        """The VMA's entries in the engine's page table. Pages of a file mapping wholly
+        past the end of the file get no access at all: touching them is SIGBUS."""
+        eof_start = v.eof_start()
+        if eof_start is None:
+            return [(v.start, v.end, v.phys, v.uc_prot())]
+        entries = []
+        if eof_start > v.start:
+            entries.append((v.start, eof_start, v.phys, v.uc_prot()))
+        entries.append((eof_start, v.end, v.phys + (eof_start - v.start), 0))
+        return entries
+
     def _insert(self, v: Vma) -> None:
         i = bisect.bisect_left(self._starts, v.start)
         self.vmas.insert(i, v)
         self._starts.insert(i, v.start)
         v.block.users += 1
-        self.cpu.engine.vma_set(v.start, v.end, v.phys, v.uc_prot())
+        for entry in self._page_table_entries(v):
+            self.cpu.engine.vma_set(*entry)
         if v.shadow_stack:
             self.on_shadow_stacks_changed()
 
@@ -340,7 +361,8 @@ class AddressSpace:
         i = self.vmas.index(v)
         del self.vmas[i]
         del self._starts[i]
-        self.cpu.engine.vma_del(v.start)
+        for start, _end, _phys, _prot in self._page_table_entries(v):
+            self.cpu.engine.vma_del(start)
         if flush:
             self.cpu.flush_tlb()
         if release_pages and not v.block.shared:
@@ -656,6 +678,16 @@ class AddressSpace:
             n = min(end, v.end) - pos
             yield v.view(), pos - v.start, n
             pos += n
+
+    def writable_prefix(self, addr: int, size: int) -> int:
+        """How many bytes from `addr` copy_to_user could write before faulting."""
+        pos, end = addr, addr + size
+        while pos < end:
+            v = self.find(pos)
+            if v is None or not v.flags & VM_WRITE or v.flags & VM_SHADOW_STACK:
+                break
+            pos = v.end
+        return max(0, min(pos, end) - addr)
 
     def read(self, addr: int, size: int, *, force: bool = False) -> bytes:
         if size <= 0:

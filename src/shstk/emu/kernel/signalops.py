@@ -118,7 +118,7 @@ class SignalOps:
         if self.k.strace is not None:
             from shstk.emu.syscalls import strace
 
-            strace.resumed(self.k, t, -E.EINTR)
+            strace.resumed(self.k, t, -E.EINTR, interrupted=True)
         self.k.make_runnable(t)
 
     def _continue(self, proc: Process) -> None:
@@ -232,10 +232,13 @@ class SignalOps:
             from shstk.emu.kernel.crash import capture
             from shstk.emu.kernel.kernel import Death
 
+            # A fault gets the report; a signal sent by someone (abort, kill) is an
+            # ordinary death, as on Linux, and prints nothing.
             fault = t.last_fault if info.fault is not None else None
             regs = t.cpu.gprs() if t.cpu.current is t else {}
             k.death = Death(info.signo, signal=info.signo, info=info, task=t, fault=fault,
-                            regs=regs, snapshot=capture(t, info))
+                            regs=regs,
+                            snapshot=capture(t, info) if fault is not None else None)
 
     def stop_process(self, proc: Process, sig: int) -> None:
         for th in proc.live_threads():

@@ -79,6 +79,22 @@ class FsInfo:
         return FsInfo(self.cwd, self.umask)
 
 
+def host_rlimits() -> dict[int, list[int]]:
+    """The limits of the shstk process itself: the first guest process inherits them."""
+    import resource
+
+    limits = default_rlimits(8 << 20)
+    for r in limits:
+        try:
+            soft, hard = resource.getrlimit(r)
+        except (ValueError, OSError):
+            continue
+        inf = R.RLIM_INFINITY
+        limits[r] = [inf if soft == resource.RLIM_INFINITY else soft,
+                     inf if hard == resource.RLIM_INFINITY else hard]
+    return limits
+
+
 def default_rlimits(stack: int) -> dict[int, list[int]]:
     inf = R.RLIM_INFINITY
     return {

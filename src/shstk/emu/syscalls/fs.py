@@ -197,13 +197,22 @@ def sys_close_range(k: Kernel, t: Task, first: int, last: int, flags: int) -> in
 
 # --- read / write ---------------------------------------------------------------------------
 
+def _user_buffer(t: Task, buf: int, count: int) -> int:
+    """The part of an output buffer the kernel can fill: reading more would consume data
+    (a pipe's, a file offset) that copy_to_user then fails to deliver."""
+    if not count:
+        return 0
+    usable = t.mm.writable_prefix(buf, count)
+    if usable == 0:
+        raise KernelError(E.EFAULT)
+    return usable
+
+
 def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = _file_for_rw(t, fd, False)
     if i64(count) < 0:
         raise KernelError(E.EINVAL)
-    count = min(count, MAX_RW)
-    if count and t.mm.find(buf) is None:
-        raise KernelError(E.EFAULT)
+    count = _user_buffer(t, buf, min(count, MAX_RW))
 
     def op() -> int:
         data = f.read(count)
@@ -236,7 +245,7 @@ def sys_pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) 
     f = _file_for_rw(t, fd, False)
     if i64(offset) < 0:
         raise KernelError(E.EINVAL)
-    data = f.pread(min(count, MAX_RW), offset)
+    data = f.pread(_user_buffer(t, buf, min(count, MAX_RW)), offset)
     t.mm.write(buf, data)
     return len(data)
 
@@ -266,7 +275,7 @@ def _iovecs(t: Task, iov: int, iovcnt: int) -> list[tuple[int, int]]:
 
 def sys_readv(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int) -> int:
     f = _file_for_rw(t, fd, False)
-    vecs = _iovecs(t, iov, iovcnt)
+    vecs = _usable_iovecs(t, _iovecs(t, iov, iovcnt))
     total = sum(n for _b, n in vecs)
 
     def op() -> int:
@@ -275,6 +284,22 @@ def sys_readv(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int) -> int:
         return len(data)
 
     return _blocking(t, op)
+
+
+def _usable_iovecs(t: Task, vecs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The iovecs as far as they can be filled (EFAULT when not even the first)."""
+    out = []
+    for base, n in vecs:
+        if not n:
+            continue
+        usable = t.mm.writable_prefix(base, n)
+        if usable:
+            out.append((base, usable))
+        if usable < n:
+            break
+    if not out and any(n for _b, n in vecs):
+        raise KernelError(E.EFAULT)
+    return out
 
 
 def _scatter(t: Task, vecs: list[tuple[int, int]], data: bytes) -> None:
@@ -681,11 +706,20 @@ def sys_mkdir(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_mkdirat(k, t, F.AT_FDCWD & ((1 << 64) - 1), path_addr, mode)
 
 
+def _parent_writable(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
+    """mnt_want_write() comes before the last component is looked up: on a read-only
+    file system unlink and rename fail with EROFS even for a name that does not exist."""
+    node = _resolve(k, t, dirfd, path, follow=False, must_exist=False)
+    _rw_check(k, node)
+    if not node.exists:
+        raise KernelError(E.ENOENT)
+    return node
+
+
 def sys_unlinkat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> int:
     if flags & ~F.AT_REMOVEDIR:
         raise KernelError(E.EINVAL)
-    node = _resolve(k, t, dirfd, _path(t, path_addr), follow=False)
-    _rw_check(k, node)
+    node = _parent_writable(k, t, dirfd, _path(t, path_addr))
     return _host_op(os.rmdir if flags & F.AT_REMOVEDIR else os.unlink, node.host)
 
 
@@ -701,10 +735,9 @@ def sys_renameat2(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
                   new_addr: int, flags: int = 0) -> int:
     if flags:
         raise KernelError(E.EINVAL)
-    src = _resolve(k, t, olddir, _path(t, old_addr), follow=False)
     dst = _resolve(k, t, newdir, _path(t, new_addr), follow=False, must_exist=False)
-    _rw_check(k, src)
     _rw_check(k, dst)
+    src = _parent_writable(k, t, olddir, _path(t, old_addr))
     return _host_op(os.rename, src.host, dst.host)
 
 

@@ -100,10 +100,24 @@ def sys_mprotect(k: Kernel, t: Task, addr: int, length: int, prot: int) -> int:
         if v is None or not v.flags & 0x100:
             raise KernelError(E.EINVAL)
         addr = v.start
-    if not mm.is_mapped(addr, end):
+    # Linux changes the VMAs one by one from `addr` and stops at the first hole with
+    # ENOMEM, keeping the changes it made (nothing at all when `addr` is unmapped).
+    covered = _mapped_prefix(mm, addr, end)
+    if covered > addr:
+        mm.protect(addr, covered, prot)
+    if covered < end:
         raise KernelError(E.ENOMEM)
-    mm.protect(addr, end, prot)
     return 0
+
+
+def _mapped_prefix(mm: object, start: int, end: int) -> int:
+    """The end of the mapped run that begins exactly at `start`."""
+    pos = start
+    for v in mm.overlapping(start, end):  # type: ignore[attr-defined]
+        if v.start > pos:
+            break
+        pos = v.end
+    return min(pos, end) if pos > start else start
 
 
 _MADV_KNOWN = {getattr(M, n) for n in dir(M) if n.startswith("MADV_")}

@@ -147,6 +147,10 @@ def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int,
                  addrlen: int) -> int:
     f = t.proc.files.get(i32(fd))
     if isinstance(f, SocketEnd):
+        from shstk.emu.syscalls.fs import _user_buffer
+
+        length = _user_buffer(t, buf, length)
+
         def op() -> int:
             data = f.read(length)
             t.mm.write(buf, data)

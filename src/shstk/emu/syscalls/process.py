@@ -37,7 +37,8 @@ def sys_gettid(k: Kernel, t: Task) -> int:
 
 def sys_getppid(k: Kernel, t: Task) -> int:
     parent = t.proc.parent
-    return parent.pid if parent is not None else 0
+    # The first process's parent lives outside the machine: shstk itself.
+    return parent.pid if parent is not None else os.getpid()
 
 
 def sys_getuid(k: Kernel, t: Task) -> int:

@@ -382,12 +382,25 @@ def trace(k: Kernel, t: Task, entry: Syscall | None, nr: int, args: list[int],
     _emit(k, f"{call:<39} = {fmt_result(entry, result)}")
 
 
-def resumed(k: Kernel, t: Task, result: int | None) -> None:
+_RESTART_TEXT = {
+    "sys": "? ERESTARTSYS (To be restarted if SA_RESTART is set)",
+    "nohand": "? ERESTARTNOHAND (To be restarted if no handler)",
+    "block": "? ERESTART_RESTARTBLOCK (Interrupted by signal)",
+}
+
+
+def resumed(k: Kernel, t: Task, result: int | None, *, interrupted: bool = False) -> None:
     pending = getattr(t, "strace_pending", None)
     if pending is None:
         return
     t.strace_pending = None  # type: ignore[attr-defined]
     entry, args, pre = pending
+    policy = "block" if entry.name in ("nanosleep", "clock_nanosleep") else entry.restart
+    if interrupted and policy in _RESTART_TEXT:
+        parts = list(pre or [])
+        call = f"{_prefix(k, t)}{entry.name}({', '.join(parts)})"
+        _emit(k, f"{call:<39} = {_RESTART_TEXT[policy]}")
+        return
     after(k, t, entry, args, pre, result)
 
 
