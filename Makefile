@@ -30,5 +30,10 @@ bench: $(STAMP)
 	$(PY) -m pip install -q '.[bench]' >/dev/null 2>&1 || $(PY) -m pip install -q matplotlib
 	$(PY) bench/run_all.py
 
+# A glibc built with --enable-cet, from Debian's source package (only needed when
+# ../shared/glibc-cet/glibc-cet-2.41.tar.xz is absent; the CET-glibc tests skip otherwise).
+cet-glibc:
+	scripts/build-cet-glibc.sh
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/shstk/emu/cpu/*.so

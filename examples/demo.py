@@ -137,6 +137,39 @@ def coro_not_ready(demo: Demo) -> None:
     demo.shstk("run", "--shstk", "on", str(demo.build / "coro"), expect=(139,))
 
 
+def _cet_glibc(demo: Demo):
+    """tests/cetglibc.py knows where the CET-enabled glibc is and how to link with it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import cetglibc
+
+    return cetglibc if cetglibc.glibc_dir() is not None else None
+
+
+def cet_glibc_ready(demo: Demo) -> None:
+    """The same coroutines linked against a glibc built with --enable-cet: glibc enables
+    shadow stacks at start-up, locks them, and makecontext/swapcontext switch them."""
+    heading("coro against a CET-enabled glibc: shadow stacks locked on, and it works")
+    cet = _cet_glibc(demo)
+    if cet is None:
+        print("skipped: no CET-enabled glibc here (`make cet-glibc` builds one)")
+        return
+    prog = cet.compile_cet(EXAMPLES / "run" / "coro.c", mode="dynamic", name="coro-cet")
+    demo.shstk("run", "--shstk", "off", "--glibc-tunables", "glibc.cpu.hwcaps=SHSTK",
+               str(prog))
+
+
+def cet_glibc_broken(demo: Demo) -> None:
+    """A hand-written stack switch is broken under shadow stacks, whatever the libc."""
+    heading("green threads with a hand-written switch, CET glibc: stopped with the report")
+    cet = _cet_glibc(demo)
+    if cet is None:
+        print("skipped: no CET-enabled glibc here (`make cet-glibc` builds one)")
+        return
+    prog = cet.compile_cet(EXAMPLES / "run" / "greenthreads.c", mode="dynamic")
+    demo.shstk("run", "--shstk", "off", "--glibc-tunables", "glibc.cpu.hwcaps=SHSTK",
+               str(prog), expect=(139,))
+
+
 STEPS: list[Callable[[Demo], None]] = [
     build_audit_examples,
     run_audit_examples,
@@ -146,6 +179,8 @@ STEPS: list[Callable[[Demo], None]] = [
     rop_hijack,
     rop_stopped,
     coro_not_ready,
+    cet_glibc_ready,
+    cet_glibc_broken,
 ]
 
 

@@ -113,21 +113,27 @@ def _read_symbols(path: str) -> _Symbols | None:
             elf = ELFFile(f)
             segments = [(s["p_offset"], s["p_filesz"], s["p_vaddr"]) for s in elf.iter_segments()
                         if s["p_type"] == "PT_LOAD"]
-            entries: dict[int, tuple[int, int, str]] = {}
+            entries: dict[int, tuple[int, int, str, bool]] = {}
             for sec in elf.iter_sections():
                 if not isinstance(sec, SymbolTableSection):
                     continue
                 for sym in sec.iter_symbols():
-                    if sym["st_info"]["type"] not in ("STT_FUNC", "STT_GNU_IFUNC") or \
-                            not sym["st_value"] or not sym.name:
+                    kind = sym["st_info"]["type"]
+                    # functions, and untyped labels of hand-written assembly
+                    if kind not in ("STT_FUNC", "STT_GNU_IFUNC", "STT_NOTYPE") or \
+                            not sym["st_value"] or not sym.name or \
+                            sym["st_shndx"] in ("SHN_UNDEF", "SHN_ABS") or \
+                            sym.name.startswith((".L", "$")):
                         continue
                     value = sym["st_value"]
                     old = entries.get(value)
-                    # prefer the global name over a local alias at the same address
-                    if old is None or (sym["st_info"]["bind"] == "STB_GLOBAL" and
-                                       not old[2][0].isalpha()):
-                        entries[value] = (value, sym["st_size"], sym.name)
+                    typed = kind != "STT_NOTYPE"
+                    # prefer a function over a label, a global name over a local alias
+                    if old is None or (typed and old[3] is False) or \
+                            (typed == old[3] and sym["st_info"]["bind"] == "STB_GLOBAL" and
+                             not old[2][0].isalpha()):
+                        entries[value] = (value, sym["st_size"], sym.name, typed)
     except (OSError, ELFError, ValueError, KeyError, AttributeError):
         return None
-    ordered = sorted(entries.values())
+    ordered = sorted((v, size, name) for v, size, name, _typed in entries.values())
     return _Symbols([e[0] for e in ordered], ordered, segments)

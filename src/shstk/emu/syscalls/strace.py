@@ -218,6 +218,8 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
         return _IOCTL.get(v & 0xFFFFFFFF, hex(v))
     if base == "code":
         return code_address(t, v)
+    if base == "clone_args":
+        return _clone_args(t, v, args[1] if len(args) > 1 else 0)
     if base == "ostatus":
         return _wait_status(t, v) if result is not None and result > 0 else hex(v) if v else "NULL"
     return hex(v)
@@ -308,6 +310,25 @@ def _wait_status(t: Task, addr: int) -> str:
     if st & 0xFF == 0x7F:
         return f"[{{WIFSTOPPED(s) && WSTOPSIG(s) == {S.NAMES.get((st >> 8) & 0xFF)}}}]"
     return f"[{{WIFSIGNALED(s) && WTERMSIG(s) == {S.NAMES.get(st & 0x7F)}}}]"
+
+
+def _clone_args(t: Task, addr: int, size: int) -> str:
+    names = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+             "stack_size", "tls", "set_tid", "set_tid_size", "cgroup", "shadow_stack")
+    try:
+        raw = t.mm.read(addr, min(size, 96) & ~7)
+    except KernelError:
+        return hex(addr)
+    values = struct.unpack(f"<{len(raw) // 8}Q", raw)
+    parts = []
+    for name, v in zip(names, values, strict=False):
+        if name == "flags":
+            parts.append(f"flags={_flags(v, _CLONE, '0')}")
+        elif name == "exit_signal":
+            parts.append(f"exit_signal={S.NAMES.get(v, str(v)) if v else 0}")
+        elif v or name in ("stack", "stack_size"):
+            parts.append(f"{name}={v:#x}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _argv(t: Task, addr: int) -> str:

@@ -376,7 +376,7 @@ ENTRIES: list[Syscall] = [
     _E(432, "fsmount", E.ENOSYS, "not emulated"),
     _E(433, "fspick", E.ENOSYS, "not emulated"),
     _E(434, "pidfd_open", E.ENOSYS, "pidfds are not emulated"),
-    _S(435, "clone3", process.sys_clone3, "p, u",
+    _S(435, "clone3", process.sys_clone3, "clone_args, u",
        note="struct sizes 64/80/88; 96 under the clone3-* kernel profiles"),
     _S(436, "close_range", fs.sys_close_range, "u, u, x"),
     _E(437, "openat2", E.ENOSYS, "not emulated; glibc falls back to openat", quiet=True),
