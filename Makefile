@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test lint bench cet-glibc clean
+.PHONY: all bytecode demo test lint bench cet-glibc clean
 
 all: $(STAMP)
 
@@ -16,18 +16,23 @@ $(STAMP): pyproject.toml setup.py src/shstk/emu/cpu/fastpath.c
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(STAMP)
+# Byte-compile once, so that start-up never recompiles (PYTHONDONTWRITEBYTECODE may be
+# set, and then the interpreter never writes .pyc files itself).
+bytecode: $(STAMP)
+	@$(PY) -m compileall -q src
+
+demo: bytecode
 	$(PY) examples/demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+test: bytecode
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n 2 -q
 
-bench: $(STAMP)
-	$(PY) -m pip install -q '.[bench]' >/dev/null 2>&1 || $(PY) -m pip install -q matplotlib
+bench: bytecode
+	$(PY) -m pip install -q 'matplotlib>=3.7'
 	$(PY) bench/run_all.py
 
 # A glibc built with --enable-cet, from Debian's source package (only needed when
