@@ -1,0 +1,30 @@
+/* Fork of a process with a large reserved and a large touched address space: the
+ * reservation is a 4 GiB shadow stack (RLIMIT_STACK unlimited), TOUCHED MiB are written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "shstk_guest.h"
+int main(int argc, char **argv) {
+    long touched = argc > 1 ? atol(argv[1]) : 16;
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_STACK, &rl);
+    if (ss_enable()) { printf("no shadow stacks\n"); return 1; }
+    char *p = mmap(NULL, touched << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(p, 1, touched << 20);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid == 0) _exit(p[touched << 19]);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int st;
+    waitpid(pid, &st, 0);
+    ss_disable();
+    /* how long fork() took, as the guest's clock saw it (host time: no --virtual-time) */
+    printf("%ld\n", (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    return WEXITSTATUS(st) == 1 ? 0 : 1;
+}

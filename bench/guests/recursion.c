@@ -1,0 +1,13 @@
+/* Recursion depth growth curve: N frames deep, then all the way back (shadow stack
+ * grows with it: 8 bytes per frame). */
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) static long down(long n) {
+    if (n == 0) return 0;
+    long r = down(n - 1);
+    return r + (n & 1); /* work after the call: no tail call */
+}
+int main(int argc, char **argv) {
+    printf("%ld\n", down(argc > 1 ? atol(argv[1]) : 1000));
+    return 0;
+}

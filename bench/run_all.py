@@ -1,0 +1,382 @@
+"""`make bench`: where shstk stands, measured side by side in one run.
+
+Writes bench/results.md (tables) and bench/results.png (ratios and growth curves).
+Every comparison runs its contenders interleaved, in fresh processes, several times, and
+reports medians and ratios; never a lone absolute time as a claim.
+
+Sections:
+  1. enforcement cost: static binaries under the native CPU, bare Unicorn (this design
+     with no block hook: the floor), shstk with the native fast path, shstk with the
+     pure-Python engine, and Qiling (no shadow stacks at all) when it installs;
+  2. start-up: static and dynamic hello world, `import shstk`, `python3 -c pass`,
+     and `shstk audit /usr/bin` against a `readelf -n` + `ldd` loop;
+  3. growth: recursion depth, threads, fork of a large reserved/touched address space,
+     distinct basic blocks (the decode cache), shadow-stack switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    BUILD,
+    PYTHON,
+    ROOT,
+    build,
+    emulated_seconds,
+    fmt_s,
+    interleave,
+    wall_seconds,
+)
+
+BENCH = Path(__file__).resolve().parent
+INCLUDE = ROOT / "tests" / "guest" / "include"
+MARKED = ("-fcf-protection=full", "-Wl,-z,shstk", "-Wl,-z,ibt")
+QILING_VENV = BUILD / "qiling-venv"
+QILING_ROOT = BUILD / "qiling-rootfs"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- contenders --------------------------------------------------------------------------
+
+def qiling_python() -> str | None:
+    """A separate virtualenv with Qiling (it pins its own Unicorn); None if it won't install."""
+    py = QILING_VENV / "bin" / "python"
+    if py.exists():
+        return str(py)
+    log("setting up Qiling in build/bench/qiling-venv (once)...")
+    try:
+        subprocess.run([PYTHON, "-m", "venv", str(QILING_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "qiling"], check=True,
+                       timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (subprocess.SubprocessError, OSError):
+        log("Qiling did not install: the peer comparison is skipped")
+        shutil.rmtree(QILING_VENV, ignore_errors=True)
+        return None
+    return str(py)
+
+
+_QL_CODE = """
+import sys, time
+from qiling import Qiling
+from qiling.const import QL_VERBOSE
+t = time.perf_counter()
+ql = Qiling(sys.argv[2:], rootfs=sys.argv[1], verbose=QL_VERBOSE.DISABLED)
+ql.run()
+print("%.6f" % (time.perf_counter() - t), file=sys.stderr)
+"""
+
+
+def qiling_seconds(py: str, prog: Path, args: list[str]) -> float:
+    """Qiling's own run time (its set-up excluded as far as possible: construction + run)."""
+    QILING_ROOT.mkdir(parents=True, exist_ok=True)
+    inside = QILING_ROOT / prog.name  # Qiling wants the program inside its rootfs
+    if not inside.exists() or inside.stat().st_mtime < prog.stat().st_mtime:
+        shutil.copy2(prog, inside)
+    proc = subprocess.run([py, "-c", _QL_CODE, str(QILING_ROOT), str(inside), *args],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"qiling failed on {prog.name}: {proc.stderr.strip()[-300:]}")
+    return float(proc.stderr.strip().splitlines()[-1])
+
+
+# --- 1. enforcement cost -------------------------------------------------------------------
+
+WORKLOADS = [
+    # label, source, flags, arguments for the emulators, arguments for the Python engine
+    ("fib (call-heavy recursion)", "fib.c", ("-static", "-O2", *MARKED), ["30"], ["24"]),
+    ("sieve (tight loops)", "sieve.c", ("-static", "-O2", *MARKED), ["10000000"],
+     ["1000000"]),
+    ("qsort/libm mix", "mixed.c", ("-static", "-O2", *MARKED, "-lm"), ["50000"], ["5000"]),
+    ("C++ exceptions", "exceptions.cc", ("-static", "-O2", *MARKED), ["3000"], ["300"]),
+    ("pthreads (4 threads)", "threads.c", ("-static", "-O2", "-pthread", *MARKED),
+     ["4", "26"], ["4", "19"]),
+]
+
+
+def _prog(source: str, flags: tuple[str, ...]) -> Path:
+    libs = [f for f in flags if f.startswith("-l")]
+    return build(source, [*(f for f in flags if not f.startswith("-l")), f"-I{INCLUDE}"],
+                 extra=libs)
+
+
+def enforcement(reps: int, ql: str | None) -> list[dict]:
+    rows = []
+    for label, source, flags, args, py_args in WORKLOADS:
+        prog = _prog(source, flags)
+        # the big input: native CPU, bare, shstk, Qiling
+        big = {"cpu": lambda p=prog, a=args: wall_seconds([str(p), *a]),
+               "bare": lambda p=prog, a=args: emulated_seconds(p, a, "bare"),
+               "shstk": lambda p=prog, a=args: emulated_seconds(p, a, "native")}
+        if ql:
+            big["qiling"] = lambda p=prog, a=args: qiling_seconds(ql, p, a)
+        s_big = interleave(big, reps)
+        # the small input: the pure-Python engine against bare on the same input
+        small = {"bare": lambda p=prog, a=py_args: emulated_seconds(p, a, "bare"),
+                 "python": lambda p=prog, a=py_args: emulated_seconds(p, a, "python")}
+        s_small = interleave(small, reps)
+        row = {"workload": label, **{k: v.median for k, v in s_big.items()},
+               "bare_small": s_small["bare"].median, "python": s_small["python"].median}
+        rows.append(row)
+        log(f"  {label}: " + ", ".join(f"{k} {fmt_s(v)}" for k, v in row.items()
+                                      if k != "workload"))
+    return rows
+
+
+def enforcement_table(rows: list[dict], has_ql: bool) -> str:
+    head = ["binary", "native CPU", "bare Unicorn", "shstk (native)", "shstk / bare",
+            "Python engine / bare"]
+    if has_ql:
+        head += ["Qiling", "Qiling / shstk"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["workload"], fmt_s(r["cpu"]), fmt_s(r["bare"]), fmt_s(r["shstk"]),
+                 f"{r['shstk'] / r['bare']:.2f}x", f"{r['python'] / r['bare_small']:.1f}x"]
+        if has_ql:
+            cells += [fmt_s(r["qiling"]), f"{r['qiling'] / r['shstk']:.2f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- 2. start-up ----------------------------------------------------------------------------
+
+def startup(reps: int) -> list[tuple[str, float, str]]:
+    hello_static = build("hello.c", ["-static", "-O2"], name="hello-static")
+    hello_dynamic = build("hello.c", ["-O2"], name="hello-dynamic")
+    shstk = [PYTHON, "-m", "shstk", "run"]
+    series = interleave({
+        "python -c pass": lambda: wall_seconds([PYTHON, "-c", "pass"]),
+        "import shstk": lambda: wall_seconds([PYTHON, "-c", "import shstk"]),
+        "static hello": lambda: wall_seconds([*shstk, str(hello_static)]),
+        "dynamic hello": lambda: wall_seconds([*shstk, str(hello_dynamic)]),
+        "static hello natively": lambda: wall_seconds([str(hello_static)]),
+    }, reps)
+    base = series["python -c pass"].median
+    rows = [
+        ("`import shstk` (beyond the interpreter's own start-up)",
+         series["import shstk"].median - base, "< 0.1 s"),
+        ("`shstk run` static hello world, wall", series["static hello"].median, "< 0.25 s"),
+        ("`shstk run` dynamic hello world, wall", series["dynamic hello"].median, "< 0.5 s"),
+        ("the static hello world natively", series["static hello natively"].median, ""),
+    ]
+    py3 = shutil.which("python3")
+    real_py3 = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else py3
+    if real_py3:
+        t = statistics.median(wall_seconds([*shstk, real_py3, "-c", "pass"])
+                              for _ in range(max(1, reps // 2)))
+        rows.append((f"`shstk run {real_py3} -c pass`, wall", t, "< 15 s"))
+    return rows
+
+
+def audit_vs_loop(reps: int) -> tuple[float, float] | None:
+    """`shstk audit /usr/bin` against `readelf -n` + `ldd` per file (bench_audit.py)."""
+    import bench_audit
+
+    target = "/usr/bin"
+    if not os.path.isdir(target) or not shutil.which("readelf") or not shutil.which("ldd"):
+        return None
+    times = bench_audit.run(target, reps)
+    return (statistics.median(times["readelf -n + ldd loop"]),
+            statistics.median(times["shstk audit"]))
+
+
+# --- 3. growth -------------------------------------------------------------------------------
+
+def _big_stack() -> None:
+    resource.setrlimit(resource.RLIMIT_STACK, (1 << 30, resource.RLIM_INFINITY))
+
+
+def _emulated_with_rss(prog: Path, args: list[str]) -> tuple[float, int, str]:
+    """kernel.run() seconds, the max RSS (KiB) of the shstk process, and the guest output."""
+    code = (
+        "import sys,time,os,resource\n"
+        "from shstk.run.runner import RunOptions, run\n"
+        "import shstk.emu.kernel.kernel as K\n"
+        "orig = K.Kernel.run\nspent=[]\n"
+        "def timed(self):\n"
+        "    t=time.perf_counter(); r=orig(self); spent.append(time.perf_counter()-t); return r\n"
+        "K.Kernel.run = timed\n"
+        "res = run(RunOptions(program=sys.argv[1], args=sys.argv[2:], shstk='on'))\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "os.write(2, ('%.6f %d\\n' % (spent[0], rss)).encode())\n"
+        "sys.exit(res.exit_status)\n")
+    proc = subprocess.run([PYTHON, "-c", code, str(prog), *args], capture_output=True,
+                          text=True, preexec_fn=_big_stack)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{prog.name} {args}: exit {proc.returncode}: {proc.stderr[-300:]}")
+    secs, rss = proc.stderr.strip().splitlines()[-1].split()
+    return float(secs), int(rss), proc.stdout.strip()
+
+
+def _blocks_program(n: int) -> Path:
+    """A program with n distinct functions, each called once: n new blocks to decode."""
+    src = BUILD / "gen" / f"blocks{n}.c"
+    if not src.exists():
+        src.parent.mkdir(parents=True, exist_ok=True)
+        body = [f"__attribute__((noinline)) long f{i}(long x) {{ return x * {i + 3} + {i}; }}"
+                for i in range(n)]
+        calls = "".join(f"  s += f{i}(s);\n" for i in range(n))
+        src.write_text("#include <stdio.h>\n" + "\n".join(body) +
+                       f"\nint main(void) {{\n  long s = 1;\n{calls}"
+                       "  printf(\"%ld\\n\", s);\n  return 0;\n}\n")
+    out = src.with_suffix("")
+    if not out.exists():
+        subprocess.run(["gcc", "-static", "-O1", *MARKED, "-o", str(out), str(src)],
+                       check=True)
+    return out
+
+
+def growth() -> dict[str, list[tuple[float, float, float]]]:
+    """Each curve: (size, seconds or µs, max RSS KiB)."""
+    curves: dict[str, list[tuple[float, float, float]]] = {}
+    rec = _prog("recursion.c", ("-static", "-O2", *MARKED))
+    curves["recursion depth (frames)"] = [
+        (n, *_emulated_with_rss(rec, [str(n)])[:2]) for n in (1000, 10000, 100000, 1000000)]
+    log("  recursion done")
+    thr = _prog("threads.c", ("-static", "-O2", "-pthread", *MARKED))
+    curves["threads"] = [(n, *_emulated_with_rss(thr, [str(n), "12"])[:2])
+                         for n in (1, 10, 100, 1000)]
+    log("  threads done")
+    sw = _prog("switches.c", ("-static", "-O2", *MARKED))
+    curves["shadow-stack switches (RSTORSSP pairs)"] = [
+        (n, *_emulated_with_rss(sw, [str(n)])[:2]) for n in (100, 1000, 10000, 100000)]
+    log("  switches done")
+    curves["distinct basic blocks (decode cache)"] = [
+        (n * 2, *_emulated_with_rss(_blocks_program(n), [])[:2])
+        for n in (1000, 3000, 10000, 30000)]
+    log("  blocks done")
+    fk = _prog("forkmem.c", ("-static", "-O2", *MARKED))
+    points = []
+    for mib in (0, 16, 64, 256):
+        _secs, rss, out = _emulated_with_rss(fk, [str(mib)])
+        points.append((mib, int(out.splitlines()[-1]) / 1e6, rss))
+    curves["fork: MiB touched, 4 GiB shadow stack reserved"] = points
+    log("  fork done")
+    return curves
+
+
+def _slope(points: list[tuple[float, float, float]]) -> str:
+    """How time scales from the second to the last point: ~1.0 is linear."""
+    import math
+
+    (x0, y0, _), (x1, y1, _) = points[1], points[-1]
+    if y0 <= 0 or y1 <= 0:
+        return "n/a"
+    return f"{math.log(y1 / y0) / math.log(x1 / x0):.2f}"
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def plot(rows: list[dict], curves: dict, has_ql: bool, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is missing: no picture")
+        return False
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    ax = axes[0][0]
+    names = [r["workload"].split(" (")[0] for r in rows]
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r["shstk"] / r["bare"] for r in rows], 0.4,
+           label="shstk native / bare")
+    if has_ql:
+        ax.bar([x + 0.2 for x in xs], [r["qiling"] / r["bare"] for r in rows], 0.4,
+               label="Qiling / bare")
+    ax.axhline(1.15, color="gray", linestyle="--", linewidth=1, label="target 1.15x")
+    ax.set_xticks(list(xs), names, rotation=20, fontsize=8)
+    ax.set_ylabel("time relative to bare Unicorn")
+    ax.set_title("Enforcement cost (lower is better)")
+    ax.legend(fontsize=8)
+    ax = axes[0][1]
+    ax.bar(list(xs), [r["python"] / r["bare_small"] for r in rows], 0.5, color="tab:orange")
+    ax.axhline(12, color="gray", linestyle="--", linewidth=1, label="target 12x")
+    ax.set_xticks(list(xs), names, rotation=20, fontsize=8)
+    ax.set_title("Pure-Python engine / bare Unicorn")
+    ax.legend(fontsize=8)
+    for ax, (title, pts) in zip([axes[0][2], *axes[1]], curves.items(), strict=False):
+        xs_ = [p[0] for p in pts]
+        ax.loglog(xs_, [p[1] for p in pts], "o-", label="time")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("size")
+        ax.set_ylabel("seconds")
+        ax2 = ax.twinx()
+        ax2.plot(xs_, [p[2] / 1024 for p in pts], "s--", color="tab:green",
+                 label="max RSS (MiB)")
+        ax2.set_ylabel("max RSS of shstk (MiB)", fontsize=8)
+        ax.legend(loc="upper left", fontsize=7)
+        ax2.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
+    ap.add_argument("--no-qiling", action="store_true")
+    ap.add_argument("--skip-growth", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    ql = None if args.no_qiling else qiling_python()
+    log("1. enforcement cost")
+    rows = enforcement(args.reps, ql)
+    log("2. start-up")
+    start = startup(max(args.reps, 5))
+    audit = audit_vs_loop(args.reps)
+    curves = {} if args.skip_growth else (log("3. growth") or growth())
+    md = [
+        "# shstk benchmark results", "",
+        f"Measured by `make bench` ({args.reps} interleaved repetitions, medians) on "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}. Times of the emulators are "
+        "their `kernel.run()` (interpreter start-up excluded); `native CPU` and start-up "
+        "rows are wall times. The Python engine is compared with bare Unicorn on a smaller "
+        "input of the same binary.", "",
+        "## 1. Enforcement cost", "",
+        enforcement_table(rows, ql is not None), "",
+        "Targets: shstk / bare at most 1.15x; Python engine / bare at most 12x"
+        + ("; faster than Qiling (Qiling / shstk above 1)." if ql else
+           "; Qiling did not install, so no peer column."), "",
+        "## 2. Start-up", "",
+        "| what | median | target |", "|---|---|---|",
+        *(f"| {what} | {fmt_s(t)} | {target} |" for what, t, target in start),
+    ]
+    if audit:
+        loop, aud = audit
+        md += ["", f"`shstk audit /usr/bin` {fmt_s(aud)} against a `readelf -n` + `ldd` "
+               f"loop {fmt_s(loop)}: {loop / aud:.1f}x faster."]
+    if curves:
+        md += ["", "## 3. Growth", "",
+               "Each curve: time at each size, and the maximum RSS of the shstk process; "
+               "`slope` is log(time ratio) / log(size ratio) between the second and the "
+               "last point (1.0 is linear).", ""]
+        for title, pts in curves.items():
+            unit = "s" if "fork" not in title else "s (fork() as the guest timed it)"
+            md += [f"### {title}", "", f"| size | time ({unit}) | max RSS |", "|---|---|---|",
+                   *(f"| {int(x)} | {y:.4f} | {rss / 1024:.0f} MiB |" for x, y, rss in pts),
+                   "", f"slope: {_slope(pts)}", ""]
+    md += ["", f"(the whole run took {time.perf_counter() - t0:.0f} s)", ""]
+    (BENCH / "results.md").write_text("\n".join(md))
+    drew = plot(rows, curves, ql is not None, BENCH / "results.png")
+    print("\n".join(md))
+    log(f"wrote bench/results.md{' and bench/results.png' if drew else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
