@@ -54,6 +54,10 @@ GROUPS = {
              "wrss-unaligned-gp", "wrss-normal-memory-segv", "wrss-supervisor-insns",
              "wrss-done"],
     "enable-return": ["enable-return-faults"],
+    "ctl": ["ctl-prefixed-ret", "ctl-indirect-call", "ctl-push-ret", "ctl-call-unmapped",
+            "ctl-fault-after-call-and-ret"],
+    "smc": ["smc-call-ret-bookkeeping"],
+    "async": ["async-signals-between-blocks"],
 }
 
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 /* ---- helpers that really are functions (CALL/RET under test) -------------------------- */
 
@@ -22,7 +23,7 @@ struct probe {
     uint64_t ssp, slot, ret;
 };
 
-__attribute__((noinline)) static void probe(struct probe *p) {
+__attribute__((noipa)) static void probe(struct probe *p) {
     uint64_t ssp = ss_get_ssp();
     p->ssp = ssp;
     p->slot = ssp ? *(uint64_t *)ssp : 0;
@@ -30,7 +31,7 @@ __attribute__((noinline)) static void probe(struct probe *p) {
     asm volatile("" ::: "memory");
 }
 
-__attribute__((noinline)) static uint64_t nested(int depth, uint64_t *deepest) {
+__attribute__((noipa)) static uint64_t nested(int depth, uint64_t *deepest) {
     uint64_t here = ss_get_ssp(), r;
     if (depth == 0) {
         *deepest = here;
@@ -45,7 +46,7 @@ __attribute__((noinline)) static uint64_t nested(int depth, uint64_t *deepest) {
  * function's own RET raises #CP(near ret). */
 volatile uint64_t v_ssp, v_saved;
 
-__attribute__((noinline)) static int victim(uint64_t xor_mask) {
+__attribute__((noipa)) static int victim(uint64_t xor_mask) {
     uint64_t ssp = ss_get_ssp();
     v_ssp = ssp;
     v_saved = *(uint64_t *)ssp;
@@ -80,6 +81,49 @@ SS_INLINE long call_victim_imm(uint64_t xor_mask) {
     return r;
 }
 
+/* RET spelled with prefixes (repz ret, bnd ret) is still a near RET: same check. */
+asm(".text\n"
+    ".type victim_rep, @function\n"
+    "victim_rep:\n"
+    "    rdsspq %rax\n"
+    "    movq %rax, v_ssp(%rip)\n"
+    "    movq (%rax), %rcx\n"
+    "    movq %rcx, v_saved(%rip)\n"
+    "    xorq %rdi, %rcx\n"
+    "    wrssq %rcx, (%rax)\n"
+    "    movl $3, %eax\n"
+    ".globl victim_rep_ret\n"
+    "victim_rep_ret:\n"
+    "    repz ret\n"
+    ".size victim_rep, .-victim_rep\n"
+    ".type victim_bnd, @function\n"
+    "victim_bnd:\n"
+    "    rdsspq %rax\n"
+    "    movq %rax, v_ssp(%rip)\n"
+    "    movq (%rax), %rcx\n"
+    "    movq %rcx, v_saved(%rip)\n"
+    "    xorq %rdi, %rcx\n"
+    "    wrssq %rcx, (%rax)\n"
+    "    movl $4, %eax\n"
+    ".globl victim_bnd_ret\n"
+    "victim_bnd_ret:\n"
+    "    bnd ret\n"
+    ".size victim_bnd, .-victim_bnd\n"
+    /* a function whose very first instruction faults (a store through %rdi) */
+    ".type store_first, @function\n"
+    "store_first:\n"
+    "    movq $1, (%rdi)\n"
+    "    movl $6, %eax\n"
+    "    ret\n"
+    ".size store_first, .-store_first\n"
+    ".type plain_ret, @function\n"
+    "plain_ret:\n"
+    "    ret\n"
+    ".size plain_ret, .-plain_ret\n");
+int victim_rep(uint64_t), victim_bnd(uint64_t), store_first(uint64_t *);
+void plain_ret(void);
+extern char victim_rep_ret[], victim_bnd_ret[];
+
 /* Fixup run by the SIGSEGV handler for a #CP near-ret: record what the frame says, then
  * repair the slot with WRSS; returning from the handler retries the RET. */
 static volatile uint64_t f_rip_byte, f_rsp_word;
@@ -105,7 +149,7 @@ static uint64_t restorer_of(int sig) {
 static volatile uint64_t er_top;
 static volatile int er_above_mapped;
 
-__attribute__((noinline)) static int enable_and_return(void) {
+__attribute__((noipa)) static int enable_and_return(void) {
     uint64_t s, e;
     if (ss_enable() != 0)
         return -1;
@@ -117,6 +161,60 @@ __attribute__((noinline)) static int enable_and_return(void) {
 static void disable_in_handler(ucontext_t *uc) {
     (void)uc;
     ss_disable();
+}
+
+/* Fixups for the control-flow group. */
+static volatile uint64_t fx_page, fx_slot_addr, fx_slot;
+
+static void make_writable(ucontext_t *uc) {
+    (void)uc;
+    mprotect((void *)fx_page, PAGE, PROT_READ | PROT_WRITE);
+}
+
+/* map a page holding `ret` where the CALL went; record the shadow-stack slot first */
+static void map_ret_page(ucontext_t *uc) {
+    void *p;
+    (void)uc;
+    fx_slot = *(volatile uint64_t *)fx_slot_addr;
+    p = mmap((void *)fx_page, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED)
+        *(volatile uint8_t *)p = 0xc3;
+}
+
+/* push TARGET; ret -- a RET used as a jump. Resumes at 3: (drops the pushed word). */
+#define PUSH_RET(target)                                                                \
+    asm volatile("leaq -128(%%rsp), %%rsp\n\t"                                           \
+                 "leaq 2f(%%rip), %%r11\n\t"                                            \
+                 "movq %%r11, ss_try_insn(%%rip)\n\t"                                   \
+                 "leaq 3f(%%rip), %%r11\n\t"                                            \
+                 "movq %%r11, ss_try_resume(%%rip)\n\t"                                 \
+                 "pushq %0\n"                                                            \
+                 "2:\tret\n"                                                             \
+                 "3:\taddq $8, %%rsp\n"                                                  \
+                 "1:\tleaq 128(%%rsp), %%rsp\n\t"                                        \
+                 "movq $0, ss_try_resume(%%rip)"                                         \
+                 ::"r"((uint64_t)(target))                                               \
+                 : "r11", "memory", "cc")
+
+static int (*volatile fp_victim)(uint64_t) = victim;
+
+/* PUSH_RET inside a function, so that [SSP] holds a real return address (its own). */
+static volatile uint64_t pr_ssp, pr_target;
+
+__attribute__((noipa)) static void do_push_ret(uint64_t target) {
+    pr_ssp = ss_get_ssp();
+    PUSH_RET(target);
+}
+
+__attribute__((noipa)) static void do_push_ret_here(void) {
+    uint64_t target;
+    asm volatile("leaq 9f(%%rip), %0" : "=r"(target));
+    pr_target = target;
+    pr_ssp = ss_get_ssp();
+    PUSH_RET(target);
+    asm volatile("9:");
+    asm volatile("" ::: "memory");
 }
 
 /* ---- groups --------------------------------------------------------------------------- */
@@ -144,6 +242,255 @@ static void group_enable_return(void) {
     CHECK(ss_sig.err & X86_PF_SHSTK, "REG_ERR %#lx has X86_PF_SHSTK", (unsigned long)ss_sig.err);
     signal(SIGSEGV, SIG_DFL);
     ss_ok("enable-return-faults");
+}
+
+/* Control flow beyond plain CALL/RET: prefixed RETs, indirect CALLs, RET used as a jump
+ * (also to an unmapped address: #CP comes before the fetch), a CALL whose target is not
+ * mapped (the CALL completes, then the fetch faults), and faults on the first
+ * instruction after a CALL or a RET (the deferred push/check happens exactly once). */
+static void group_ctl(void) {
+    uint64_t s0, hole;
+    char what[64];
+
+    ss_begin();
+    CHECK_EQ(ss_catch(SIGSEGV), 0, "sigaction(SIGSEGV)");
+    CHECK_EQ(ss_enable(), 0, "ENABLE SHSTK");
+    CHECK_EQ(ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS), 0, "ENABLE WRSS");
+
+    /* repz ret / bnd ret */
+    {
+        static int (*const fns[2])(uint64_t) = {victim_rep, victim_bnd};
+        static const int want[2] = {3, 4};
+        char *rets[2] = {victim_rep_ret, victim_bnd_ret};
+        int i;
+        for (i = 0; i < 2; i++) {
+            int r;
+            snprintf(what, sizeof what, "%s mismatch", i ? "bnd ret" : "repz ret");
+            ss_reset_sig();
+            CHECK_EQ(fns[i](0), want[i], "no mismatch: returns");
+            CHECK_EQ(ss_sig.count, 0, "no signal without a mismatch");
+            ss_reset_sig();
+            ss_fixup = repair;
+            r = fns[i](0x20);
+            ss_fixup = 0;
+            CHECK_EQ(r, want[i], what);
+            ss_check_sig(what, SIGSEGV, SEGV_CPERR, 0, X86_TRAP_CP, CP_NEAR_RET);
+            CHECK(ss_sig.rip == (uint64_t)rets[i], "%s: REG_RIP %#lx, want the prefixed ret %#lx",
+                  what, (unsigned long)ss_sig.rip, (unsigned long)rets[i]);
+        }
+    }
+    ss_ok("ctl-prefixed-ret");
+
+    /* an indirect call (through memory) pushes too */
+    ss_reset_sig();
+    ss_fixup = repair;
+    CHECK_EQ(fp_victim(0x8), 7, "indirect call, mismatching ret repaired");
+    ss_fixup = 0;
+    ss_check_sig("indirect call", SIGSEGV, SEGV_CPERR, 0, X86_TRAP_CP, CP_NEAR_RET);
+    ss_ok("ctl-indirect-call");
+
+    /* push; ret used as a jump: the shadow stack says otherwise */
+    s0 = ss_get_ssp();
+    ss_reset_sig();
+    do_push_ret_here();
+    ss_check_sig("push; ret", SIGSEGV, SEGV_CPERR, 0, X86_TRAP_CP, CP_NEAR_RET);
+    CHECK(ss_sig.rip == ss_try_insn, "push; ret: REG_RIP %#lx, want the ret %#lx",
+          (unsigned long)ss_sig.rip, (unsigned long)ss_try_insn);
+    CHECK(ss_sig.rsp_word == pr_target,
+          "push; ret: [REG_RSP] %#lx, want the pushed %#lx (a fault: nothing popped)",
+          (unsigned long)ss_sig.rsp_word, (unsigned long)pr_target);
+    CHECK(ss_sig.frame[1] == (pr_ssp | (1UL << 63)), "push; ret: SSP at the fault %#lx, want %#lx",
+          (unsigned long)(ss_sig.frame[1] & ~(1UL << 63)), (unsigned long)pr_ssp);
+    CHECK_EQ(ss_get_ssp(), s0, "SSP balanced afterwards");
+    hole = ss_find_hole(1);
+    ss_reset_sig();
+    do_push_ret(hole);
+    ss_check_sig("push unmapped; ret: #CP before the fetch", SIGSEGV, SEGV_CPERR, 0,
+                 X86_TRAP_CP, CP_NEAR_RET);
+    CHECK(ss_sig.rip == ss_try_insn, "push unmapped; ret: REG_RIP %#lx, want the ret %#lx",
+          (unsigned long)ss_sig.rip, (unsigned long)ss_try_insn);
+    CHECK(ss_sig.rsp_word == hole, "push unmapped; ret: [REG_RSP] %#lx, want %#lx",
+          (unsigned long)ss_sig.rsp_word, (unsigned long)hole);
+    CHECK_EQ(ss_get_ssp(), s0, "SSP balanced afterwards");
+    ss_ok("ctl-push-ret");
+
+    /* CALL to an unmapped address: the CALL completes (both pushes), the fetch faults at
+     * the target; a handler that maps a `ret` there makes everything return normally */
+    {
+        uint64_t ret_addr;
+        fx_page = hole;
+        fx_slot_addr = s0 - 8;
+        ss_reset_sig();
+        ss_fixup = map_ret_page;
+        asm volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "call *%1\n"
+                     "1:\tleaq 128(%%rsp), %%rsp\n\t"
+                     "leaq 1b(%%rip), %0"
+                     : "=r"(ret_addr)
+                     : "r"(hole)
+                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory",
+                       "cc");
+        ss_fixup = 0;
+        ss_check_sig("call to an unmapped page", SIGSEGV, SEGV_MAPERR, hole, X86_TRAP_PF, ANY);
+        CHECK(ss_sig.rip == hole, "REG_RIP %#lx, want the call target %#lx",
+              (unsigned long)ss_sig.rip, (unsigned long)hole);
+        CHECK(ss_sig.rsp_word == ret_addr, "[REG_RSP] %#lx, want the return address %#lx",
+              (unsigned long)ss_sig.rsp_word, (unsigned long)ret_addr);
+        CHECK(fx_slot == ret_addr, "the shadow stack holds the return address: %#lx, want %#lx",
+              (unsigned long)fx_slot, (unsigned long)ret_addr);
+        CHECK(ss_sig.frame[1] == ((s0 - 8) | (1UL << 63)),
+              "SSP at the fault was %#lx, want one entry pushed (%#lx)",
+              (unsigned long)(ss_sig.frame[1] & ~(1UL << 63)), (unsigned long)(s0 - 8));
+        CHECK_EQ(ss_get_ssp(), s0, "after the retried fetch and its ret, SSP is back");
+        munmap((void *)hole, PAGE);
+    }
+    ss_ok("ctl-call-unmapped");
+
+    /* the first instruction of a callee faults: the CALL's push happened exactly once */
+    {
+        uint64_t *ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int r;
+        fx_page = (uint64_t)ro;
+        ss_reset_sig();
+        ss_fixup = make_writable;
+        r = store_first(ro);
+        ss_fixup = 0;
+        CHECK_EQ(r, 6, "store_first returned after the retried store");
+        ss_check_sig("fault on a callee's first instruction", SIGSEGV, SEGV_ACCERR,
+                     (uint64_t)ro, X86_TRAP_PF, ANY);
+        CHECK(ss_sig.rip == (uint64_t)store_first, "REG_RIP %#lx, want store_first %#lx",
+              (unsigned long)ss_sig.rip, (unsigned long)store_first);
+        CHECK(ss_sig.frame[1] == ((s0 - 8) | (1UL << 63)),
+              "SSP at the fault %#lx, want %#lx", (unsigned long)(ss_sig.frame[1] & ~(1UL << 63)),
+              (unsigned long)(s0 - 8));
+        CHECK_EQ(ss_get_ssp(), s0, "SSP back after the return");
+        CHECK_EQ(ro[0], 1, "the store was done");
+
+        /* the first instruction after a RET faults: the RET's pop happened exactly once */
+        mprotect(ro, PAGE, PROT_READ);
+        ss_reset_sig();
+        ss_fixup = make_writable;
+        asm volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "call plain_ret\n\t"
+                     "movq $2, (%0)\n\t"
+                     "leaq 128(%%rsp), %%rsp"
+                     ::"r"(ro)
+                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory",
+                       "cc");
+        ss_fixup = 0;
+        ss_check_sig("fault right after a ret", SIGSEGV, SEGV_ACCERR, (uint64_t)ro,
+                     X86_TRAP_PF, ANY);
+        CHECK(ss_sig.frame[1] == (s0 | (1UL << 63)), "SSP at the fault %#lx, want %#lx",
+              (unsigned long)(ss_sig.frame[1] & ~(1UL << 63)), (unsigned long)s0);
+        CHECK_EQ(ss_get_ssp(), s0, "SSP");
+        CHECK_EQ(ro[0], 2, "the store was done");
+        munmap(ro, PAGE);
+    }
+    ss_ok("ctl-fault-after-call-and-ret");
+
+    CHECK_EQ(ss_disable(), 0, "DISABLE SHSTK");
+    signal(SIGSEGV, SIG_DFL);
+}
+
+/* Asynchronous signals land between any two blocks, including between a CALL or RET and
+ * the block it goes to: the shadow stack must stay exact (SPEC §8.1 frames, §14). */
+static volatile int alarms;
+static volatile uint64_t alarm_bad;
+
+__attribute__((noipa)) static int rec(int n) {
+    int r;
+    if (!n)
+        return 0;
+    r = rec(n - 1);
+    asm volatile("" : "+r"(r)); /* a real call chain, not a loop */
+    return r + 1;
+}
+
+static void on_alarm(int sig) {
+    uint64_t ssp = ss_get_ssp();
+    (void)sig;
+    /* [SSP] = the restorer, [SSP+8] = the sigframe token: interrupted SSP | 1<<63 */
+    if (!(((uint64_t *)ssp)[1] >> 63))
+        alarm_bad++;
+    if (rec(5) != 5)
+        alarm_bad++;
+    alarms++;
+}
+
+static void group_async(void) {
+    struct itimerval it = {{0, 10000}, {0, 10000}};
+    uint64_t s0;
+    long iters = 0, bad = 0;
+
+    ss_begin();
+    signal(SIGALRM, on_alarm);
+    CHECK_EQ(ss_enable(), 0, "ENABLE SHSTK");
+    s0 = ss_get_ssp();
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (alarms < 30 && iters < 20000000) {
+        if (rec(12) != 12 || ss_get_ssp() != s0)
+            bad++;
+        iters++;
+    }
+    memset(&it, 0, sizeof it);
+    setitimer(ITIMER_REAL, &it, NULL);
+    CHECK(alarms >= 30, "%d SIGALRMs in %ld iterations", alarms, iters);
+    CHECK_EQ(bad, 0, "calls interrupted by signals returned wrong results or SSP");
+    CHECK_EQ(alarm_bad, 0, "handler saw a bad frame or its own calls failed");
+    CHECK_EQ(ss_get_ssp(), s0, "SSP");
+    CHECK_EQ(ss_disable(), 0, "DISABLE SHSTK");
+    signal(SIGALRM, SIG_DFL);
+    ss_ok("async-signals-between-blocks");
+}
+
+/* Code rewritten after it ran: the CPU must see the new instructions (CALL/RET
+ * bookkeeping included), whether rewritten in place, remapped, or re-protected. */
+static void group_smc(void) {
+    static const uint8_t v_ret[] = {0xb8, 1, 0, 0, 0, 0xc3};             /* mov $n,%eax; ret */
+    static const uint8_t v_jmp[] = {0xb8, 2, 0, 0, 0, 0x59, 0xff, 0xe1}; /* pop %rcx; jmp *%rcx */
+    uint8_t *P;
+    uint64_t s0, s;
+    int (*f)(void);
+    int r, round;
+
+    ss_begin();
+    CHECK_EQ(ss_enable(), 0, "ENABLE SHSTK");
+    P = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    f = (int (*)(void))P;
+    for (round = 0; round < 3; round++) {
+        /* 0: rewrite in place; 1: munmap + mmap; 2: write with PROT_WRITE, run with PROT_EXEC */
+        int i;
+        for (i = 0; i < 4; i++) {
+            int jmp = i % 2;
+            const uint8_t *c = jmp ? v_jmp : v_ret;
+            size_t n = jmp ? sizeof v_jmp : sizeof v_ret;
+            if (round == 1) {
+                munmap(P, PAGE);
+                P = mmap(P, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+            } else if (round == 2) {
+                mprotect(P, PAGE, PROT_READ | PROT_WRITE);
+            }
+            memcpy(P, c, n);
+            P[1] = (uint8_t)(10 * round + i);
+            if (round == 2)
+                mprotect(P, PAGE, PROT_READ | PROT_EXEC);
+            s0 = ss_get_ssp();
+            r = f();
+            s = ss_get_ssp();
+            if (jmp)
+                ss_incssp(1); /* the pop+jmp left its entry on the shadow stack */
+            CHECK(r == 10 * round + i, "round %d step %d: the new code ran (%d)", round, i, r);
+            CHECK(s == (jmp ? s0 - 8 : s0),
+                  "round %d step %d (%s): SSP after the call %#lx, want %#lx", round, i,
+                  jmp ? "pop; jmp" : "ret", (unsigned long)s,
+                  (unsigned long)(jmp ? s0 - 8 : s0));
+            CHECK_EQ(ss_get_ssp(), s0, "balanced again");
+        }
+    }
+    munmap(P, PAGE);
+    CHECK_EQ(ss_disable(), 0, "DISABLE SHSTK");
+    ss_ok("smc-call-ret-bookkeeping");
 }
 
 /* Shadow stacks off: RDSSP is a NOP, the others #UD (WRUSS: #GP). */
@@ -612,6 +959,12 @@ int main(int argc, char **argv) {
         group_saveprevssp();
     else if (!strcmp(g, "wrss"))
         group_wrss();
+    else if (!strcmp(g, "ctl"))
+        group_ctl();
+    else if (!strcmp(g, "async"))
+        group_async();
+    else if (!strcmp(g, "smc"))
+        group_smc();
     else if (!strcmp(g, "enable-return"))
         group_enable_return();
     else {

@@ -56,6 +56,8 @@ struct ss_sig {
     uint64_t err;
     uint64_t rip;
     uint64_t cr2;
+    uint64_t rsp;
+    uint64_t rsp_word;      /* [REG_RSP] */
     uint64_t handler_ssp;   /* SSP inside the handler (0: shadow stack off) */
     uint64_t frame[2];      /* [SSP], [SSP+8] inside the handler */
 };
@@ -81,6 +83,8 @@ static __attribute__((unused)) void ss_on_signal(int sig, siginfo_t *si, void *u
     ss_sig.err = (uint64_t)g[REG_ERR];
     ss_sig.rip = (uint64_t)g[REG_RIP];
     ss_sig.cr2 = (uint64_t)uc->uc_mcontext.gregs[REG_CR2];
+    ss_sig.rsp = (uint64_t)g[REG_RSP];
+    ss_sig.rsp_word = *(uint64_t *)g[REG_RSP];
     ssp = ss_get_ssp();
     ss_sig.handler_ssp = ssp;
     if (ssp) {

@@ -37,7 +37,14 @@ static void print_status_line(const char *key, const char *label) {
     printf("\"\n");
 }
 
-static __attribute__((noinline)) int depth(int n) { return n ? depth(n - 1) + 1 : 0; }
+static __attribute__((noipa)) int depth(int n) {
+    int r;
+    if (!n)
+        return 0;
+    r = depth(n - 1);
+    asm volatile("" : "+r"(r)); /* a real call chain, not a loop */
+    return r + 1;
+}
 
 int main(int argc, char **argv) {
     uint64_t st = 0xbad;

@@ -241,6 +241,44 @@ static void group_size(void) {
         ss_fail_mark = ss_failures;
     }
     setrlimit(RLIMIT_STACK, &orig);
+
+    /* the extremes, in children (the limit also governs the normal stack):
+     * a soft limit of 1 byte gives one page; 0 gives PAGE_ALIGN(0) = 0 bytes, which the
+     * mmap layer refuses with EINVAL, returned as-is by ENABLE (§3.1, §4.1, §5 step 6) */
+    {
+        static const unsigned long softs[] = {1, 0};
+        unsigned i2;
+        for (i2 = 0; i2 < 2; i2++) {
+            int wst = 0;
+            pid_t pid;
+            ss_begin();
+            fflush(stdout);
+            pid = fork();
+            if (pid == 0) {
+                struct rlimit r1 = {softs[i2], RLIM_INFINITY};
+                uint64_t top, s = 0, e = 0;
+                long r;
+                if (setrlimit(RLIMIT_STACK, &r1))
+                    _exit(9);
+                r = ss_enable();
+                if (softs[i2] == 0)
+                    _exit(r == -EINVAL ? 0 : r == 0 ? 1 : 2);
+                if (r)
+                    _exit(3);
+                top = ss_get_ssp();
+                r = ss_mapping_of(top - 8, &s, &e) && e == top && e - s == PAGE ? 0 : 4;
+                ss_disable();
+                _exit((int)r);
+            }
+            CHECK_EQ(waitpid(pid, &wst, 0), pid, "waitpid");
+            CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0,
+                  "RLIMIT_STACK %lu: child status %#x (1: ENABLE succeeded, 2: other errno, "
+                  "3: ENABLE failed, 4: not a one-page stack)", softs[i2], wst);
+            printf("%s size-rlimit-%#lx\n", ss_failures == ss_fail_mark ? "ok" : "not ok",
+                   softs[i2]);
+            ss_fail_mark = ss_failures;
+        }
+    }
 }
 
 /* ---- proc ----------------------------------------------------------------------------- */
@@ -470,7 +508,14 @@ static void group_ptrace(void) {
 }
 
 /* ---- fork (§4.5, §6 rule 3, §7) -------------------------------------------------------- */
-__attribute__((noinline)) static int depth(int n) { return n ? depth(n - 1) + 1 : 0; }
+__attribute__((noipa)) static int depth(int n) {
+    int r;
+    if (!n)
+        return 0;
+    r = depth(n - 1);
+    asm volatile("" : "+r"(r)); /* a real call chain, not a loop */
+    return r + 1;
+}
 
 static void group_fork(void) {
     uint64_t top, s, e, ssp_parent;

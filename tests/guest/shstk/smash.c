@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 /* entered by a RET, not a CALL: realign the stack for anything it calls */
-__attribute__((noinline, force_align_arg_pointer)) void win(void) {
+__attribute__((noipa, force_align_arg_pointer)) void win(void) {
     static const char msg[] = "win: control flow hijacked\n";
     write(1, msg, sizeof msg - 1);
     _exit(42);
 }
 
-__attribute__((noinline)) void vuln(void) {
+__attribute__((noipa)) void vuln(void) {
     char buf[16];
     char payload[128];
     /* how far the return address is from buf: the slot above the saved frame pointer */
