@@ -199,7 +199,8 @@ def _big_stack() -> None:
     resource.setrlimit(resource.RLIMIT_STACK, (1 << 30, resource.RLIM_INFINITY))
 
 
-def _emulated_with_rss(prog: Path, args: list[str]) -> tuple[float, int, str]:
+def _emulated_with_rss(prog: Path, args: list[str], policy: str = "on"
+                       ) -> tuple[float, int, str]:
     """kernel.run() seconds, the max RSS (KiB) of the shstk process, and the guest output."""
     code = (
         "import sys,time,os,resource\n"
@@ -209,11 +210,11 @@ def _emulated_with_rss(prog: Path, args: list[str]) -> tuple[float, int, str]:
         "def timed(self):\n"
         "    t=time.perf_counter(); r=orig(self); spent.append(time.perf_counter()-t); return r\n"
         "K.Kernel.run = timed\n"
-        "res = run(RunOptions(program=sys.argv[1], args=sys.argv[2:], shstk='on'))\n"
+        "res = run(RunOptions(program=sys.argv[2], args=sys.argv[3:], shstk=sys.argv[1]))\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "os.write(2, ('%.6f %d\\n' % (spent[0], rss)).encode())\n"
         "sys.exit(res.exit_status)\n")
-    proc = subprocess.run([PYTHON, "-c", code, str(prog), *args], capture_output=True,
+    proc = subprocess.run([PYTHON, "-c", code, policy, str(prog), *args], capture_output=True,
                           text=True, preexec_fn=_big_stack)
     if proc.returncode != 0:
         raise RuntimeError(f"{prog.name} {args}: exit {proc.returncode}: {proc.stderr[-300:]}")
@@ -252,7 +253,7 @@ def growth() -> dict[str, list[tuple[float, float, float]]]:
     log("  threads done")
     sw = _prog("switches.c", ("-static", "-O2", *MARKED))
     curves["shadow-stack switches (RSTORSSP pairs)"] = [
-        (n, *_emulated_with_rss(sw, [str(n)])[:2]) for n in (100, 1000, 10000, 100000)]
+        (n, *_emulated_with_rss(sw, [str(n)], "off")[:2]) for n in (100, 1000, 10000, 100000)]
     log("  switches done")
     curves["distinct basic blocks (decode cache)"] = [
         (n * 2, *_emulated_with_rss(_blocks_program(n), [])[:2])
@@ -261,7 +262,7 @@ def growth() -> dict[str, list[tuple[float, float, float]]]:
     fk = _prog("forkmem.c", ("-static", "-O2", *MARKED))
     points = []
     for mib in (0, 16, 64, 256):
-        _secs, rss, out = _emulated_with_rss(fk, [str(mib)])
+        _secs, rss, out = _emulated_with_rss(fk, [str(mib)], "off")
         points.append((mib, int(out.splitlines()[-1]) / 1e6, rss))
     curves["fork: MiB touched, 4 GiB shadow stack reserved"] = points
     log("  fork done")

@@ -14,12 +14,16 @@ int main(int argc, char **argv) {
     struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
     setrlimit(RLIMIT_STACK, &rl);
     if (ss_enable()) { printf("no shadow stacks\n"); return 1; }
-    char *p = mmap(NULL, touched << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    memset(p, 1, touched << 20);
+    char *p = NULL;
+    if (touched) {
+        p = mmap(NULL, touched << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+        memset(p, 1, touched << 20);
+    }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t pid = fork();
-    if (pid == 0) _exit(p[touched << 19]);
+    if (pid == 0) _exit(p ? p[touched << 19] : 1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int st;
     waitpid(pid, &st, 0);
