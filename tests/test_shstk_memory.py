@@ -10,7 +10,7 @@ Guest: tests/guest/shstk/memory.c, one run per group and engine.
 from __future__ import annotations
 
 import pytest
-from shstkrun import ENGINES
+from shstkrun import ENGINES, run_guest
 from test_shstk_cpu import assert_parts, build_shstk, run_group
 
 GROUPS = {
@@ -36,3 +36,17 @@ def memory_prog(build):
 def test_memory_group(memory_prog, group, engine):
     proc, out, err = run_group(memory_prog, group, engine)
     assert_parts(proc, out, err, GROUPS[group])
+
+
+@pytest.mark.parametrize("handler", [False, True], ids=["default", "handler"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_shadow_stack_overflow_is_fatal(memory_prog, engine, handler):
+    """CALLs past the bottom of a one-page shadow stack fault in its guard gap; with a
+    SIGSEGV handler installed the signal cannot be delivered (no room for its shadow-stack
+    frame, SPEC §8.1) and SIGSEGV kills the process anyway: exit status 139."""
+    args = ["overflow", "handler"] if handler else ["overflow"]
+    proc = run_guest(memory_prog, *args, options=["--shstk", "off"], engine=engine,
+                     timeout=120)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 139, f"{out}\n{proc.stderr.decode(errors='replace')}"
+    assert out.startswith("shadow stack 0x") and "FAIL" not in out

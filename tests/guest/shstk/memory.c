@@ -316,6 +316,44 @@ static void group_incssp_guard(void) {
     ss_ok("incssp-guard-reads");
 }
 
+/* A shadow stack that overflows: CALLs on a one-page stack (512 slots) 1000 deep. The
+ * push below the bottom lands in the guard gap: #PF, SEGV_MAPERR at base-8 (§3.4, §11.2).
+ * With a SIGSEGV handler the kernel cannot push the signal's shadow-stack frame either
+ * (§8.1), so SIGSEGV is forced and the process dies without running the handler.
+ * Fatal by design: the test checks the exit status. */
+static void overflow_handler(int sig) {
+    static const char msg[] = "FAIL the SIGSEGV handler ran on a full shadow stack\n";
+    (void)sig;
+    write(1, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+__attribute__((noipa)) static int deep(int n) {
+    int r;
+    if (!n)
+        return 0;
+    r = deep(n - 1);
+    asm volatile("" : "+r"(r));
+    return r + 1;
+}
+
+static void group_overflow(int with_handler) {
+    uint64_t S, old;
+
+    if (with_handler)
+        signal(SIGSEGV, overflow_handler);
+    CHECK_EQ(ss_enable(), 0, "ENABLE");
+    S = (uint64_t)ss_map(0, PAGE, TOKEN);
+    printf("shadow stack %#lx-%#lx\n", (unsigned long)S, (unsigned long)(S + PAGE));
+    fflush(stdout);
+    old = ss_get_ssp();
+    ss_pivot((void *)(S + PAGE - 8));
+    deep(1000);
+    ss_pivot((void *)(old - 8));
+    printf("FAIL survived a shadow-stack overflow\n");
+    exit(1);
+}
+
 struct node {
     struct node *next;
     uint64_t addr;
@@ -449,6 +487,8 @@ int main(int argc, char **argv) {
         group_incssp_guard();
     else if (!strcmp(g, "guard-gap"))
         group_guard_gap();
+    else if (!strcmp(g, "overflow"))
+        group_overflow(argc > 2);
     else {
         printf("usage: memory GROUP\n");
         return 2;
