@@ -3,7 +3,7 @@
  * near-ret fault and its signal, and each shadow-stack instruction.
  *
  * Usage: cpu GROUP   (off | callret | violation | fatal | incssp | rstorssp |
- *                     saveprevssp | wrss)
+ *                     saveprevssp | wrss | enable-return | ctl | smc | async)
  * Prints "ok GROUP-part" per part, "FAIL ..." per failed check; exits 1 on failure.
  * Shadow stacks are enabled inline (the program is run with --shstk off) and disabled
  * before main returns; no function returns across either.

@@ -9,6 +9,8 @@
  *   munmap       partial munmap splits a shadow stack; both parts stay shadow stacks
  *   incssp-guard INCSSP reads the first and last popped slots, faulting past the top
  *   guard-gap    the one-page start gap below shadow stacks, both directions
+ *   overflow [h] CALLs past the bottom of a shadow stack: fatal SIGSEGV (with a handler
+ *                installed when a second argument is given)
  * Run with --shstk off. Exits 1 if a check failed.
  */
 #define _GNU_SOURCE
