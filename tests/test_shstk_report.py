@@ -174,9 +174,6 @@ def test_report_shadow_stack_overflow(memory_prog, engine):
     assert data["rip_symbol"].startswith("deep+")
 
 
-@pytest.mark.xfail(strict=False, reason="signals (next issue): when SIGSEGV cannot be "
-                   "delivered (no room for its shadow-stack frame) the forced SIGSEGV "
-                   "carries no fault, and the run prints no report")
 @pytest.mark.parametrize("engine", ENGINES)
 def test_report_when_the_handler_cannot_run(memory_prog, engine):
     """The same overflow with a SIGSEGV handler installed: still exit 139 (SPEC §8.1), and

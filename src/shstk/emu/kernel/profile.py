@@ -18,13 +18,17 @@ class Profile:
     sigreturn_vma_check_always: bool = True
     clone3: str = "mainline"  # "mainline" | "size" (v4 series) | "token" (v23 series)
     checkpoint_restore: bool = True  # CONFIG_CHECKPOINT_RESTORE: ptrace UNLOCK works
+    # A new shadow stack keeps a free page below itself (stack_guard_placement(), the
+    # 6.10-era "cover a guard gap corner case"); 6.6 only had the start gap of §3.4.
+    placement_gap: bool = True
     uname_release: str = "6.19.0-shstk"
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("mainline", "Linux mainline as of 2026 (default)"),
-    Profile("6.6", "Linux 6.6 .. early 2026: the older rt_sigreturn shadow-stack check",
-            sigreturn_vma_check_always=False, uname_release="6.6.0-shstk"),
+    Profile("6.6", "Linux 6.6: the older rt_sigreturn shadow-stack check, no placement gap",
+            sigreturn_vma_check_always=False, placement_gap=False,
+            uname_release="6.6.0-shstk"),
     Profile("nousershstk", "booted with `nousershstk`: EOPNOTSUPP, no cpuinfo flag",
             user_shstk=False),
     Profile("no-shstk", "kernel built without X86_USER_SHADOW_STACK",

@@ -98,7 +98,7 @@ def alloc_shstk(k: Kernel, task: Task, addr: int, size: int, token_offset: int,
         flags |= M.MAP_FIXED_NOREPLACE
     mapped = k.do_mmap(task, addr, size, M.PROT_READ | M.PROT_WRITE, flags,
                        extra_vm=VM_SHADOW_STACK | VM_ACCOUNT | VM_NOHUGEPAGE,
-                       start_gap=M.PAGE_SIZE)
+                       start_gap=M.PAGE_SIZE if k.profile.placement_gap else 0)
     if not set_token:
         return mapped
     try:

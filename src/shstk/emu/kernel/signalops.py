@@ -204,7 +204,8 @@ class SignalOps:
             # signal_setup_done() failure: force SIGSEGV (fatal when it is SIGSEGV itself)
             if sig == S.SIGSEGV:
                 t.proc.sighand.get(S.SIGSEGV).handler = S.SIG_DFL
-            self.force(t, SigInfo(S.SIGSEGV, S.SI_KERNEL, addr=0))
+            # the fault that could not be handled stays attached, for the report
+            self.force(t, SigInfo(S.SIGSEGV, S.SI_KERNEL, addr=0, fault=info.fault))
             return
         t.blocked |= act.mask
         if not act.flags & S.SA_NODEFER:
