@@ -557,49 +557,9 @@ class AddressSpace:
             if v is self.heap:
                 self.heap = None
 
-    def protect(self, start: int, end: int, prot: int) -> None:
-        """mprotect() on a range known to be fully mapped."""
-        newbits = vm_prot(prot)
-        for v in self.overlapping(start, end):
-            flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newbits
-            if flags == v.flags:
-                continue
-            if newbits & VM_WRITE and not v.flags & VM_MAYWRITE:
-                raise KernelError(E.EACCES)
-            pieces = []
-            if v.start < start:
-                pieces.append(self._piece(v, v.start, start))
-            pieces.append(self._piece(v, max(v.start, start), min(v.end, end), flags))
-            if v.end > end:
-                pieces.append(self._piece(v, end, v.end))
-            if v.flags & VM_EXEC and not flags & VM_EXEC:
-                self.cpu.invalidate_code(max(v.start, start), min(v.end, end))
-            self._replace(v, pieces)
-            if v is self.heap:
-                self.heap = next((p for p in pieces if p.start == v.start), None)
-
-    def set_flags(self, start: int, end: int, set_bits: int, clear_bits: int = 0) -> None:
-        """madvise-style flag changes (no protection change): split as needed."""
-        for v in self.overlapping(start, end):
-            flags = (v.flags | set_bits) & ~clear_bits
-            if flags == v.flags:
-                continue
-            pieces = []
-            if v.start < start:
-                pieces.append(self._piece(v, v.start, start))
-            pieces.append(self._piece(v, max(v.start, start), min(v.end, end), flags))
-            if v.end > end:
-                pieces.append(self._piece(v, end, v.end))
-            self._replace(v, pieces)
-
-    def split_range(self, start: int, end: int) -> Vma:
-        """The VMA covering exactly [start, end), split off the one that contains it."""
-        v = self.find(start)
-        if v is None or end > v.end:
-            raise KernelError(E.EFAULT)
-        if v.start == start and v.end == end:
-            return v
-        mid = self._piece(v, start, end)
+    def _split_with(self, v: Vma, start: int, end: int, flags: int) -> Vma:
+        """Split `v` at start/end (inside it) and give the middle piece `flags`."""
+        mid = self._piece(v, max(v.start, start), min(v.end, end), flags)
         pieces = [mid]
         if v.start < start:
             pieces.insert(0, self._piece(v, v.start, start))
@@ -609,6 +569,35 @@ class AddressSpace:
         if v is self.heap:
             self.heap = pieces[0]
         return mid
+
+    def protect(self, start: int, end: int, prot: int) -> None:
+        """mprotect() on a range known to be fully mapped."""
+        newbits = vm_prot(prot)
+        for v in self.overlapping(start, end):
+            flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newbits
+            if flags == v.flags:
+                continue
+            if newbits & VM_WRITE and not v.flags & VM_MAYWRITE:
+                raise KernelError(E.EACCES)
+            if v.flags & VM_EXEC and not flags & VM_EXEC:
+                self.cpu.invalidate_code(max(v.start, start), min(v.end, end))
+            self._split_with(v, start, end, flags)
+
+    def set_flags(self, start: int, end: int, set_bits: int, clear_bits: int = 0) -> None:
+        """madvise-style flag changes (no protection change): split as needed."""
+        for v in self.overlapping(start, end):
+            flags = (v.flags | set_bits) & ~clear_bits
+            if flags != v.flags:
+                self._split_with(v, start, end, flags)
+
+    def split_range(self, start: int, end: int) -> Vma:
+        """The VMA covering exactly [start, end), split off the one that contains it."""
+        v = self.find(start)
+        if v is None or end > v.end:
+            raise KernelError(E.EFAULT)
+        if v.start == start and v.end == end:
+            return v
+        return self._split_with(v, start, end, v.flags)
 
     def discard(self, start: int, end: int) -> None:
         """MADV_DONTNEED on a mapped range: anonymous memory reads back as zero."""

@@ -342,17 +342,21 @@ def sys_lseek(k: Kernel, t: Task, fd: int, offset: int, whence: int) -> int:
     return f.lseek(i64(offset), whence)
 
 
+def _read_from(t: Task, f: OpenFile, count: int, offset_ptr: int) -> bytes:
+    """Read at *offset_ptr (then advance it), or at the file offset when it is NULL."""
+    if not offset_ptr:
+        return f.read(count)
+    off = t.mm.read_u64(offset_ptr)
+    data = f.pread(count, off)
+    t.mm.write_u64(offset_ptr, off + len(data))
+    return data
+
+
 def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
                  count: int) -> int:
     fin = _file_for_rw(t, in_fd, False)
     fout = _file_for_rw(t, out_fd, True)
-    count = min(count, MAX_RW)
-    if offset_ptr:
-        off = t.mm.read_u64(offset_ptr)
-        data = fin.pread(count, off)
-        t.mm.write_u64(offset_ptr, off + len(data))
-    else:
-        data = fin.read(count)
+    data = _read_from(t, fin, min(count, MAX_RW), offset_ptr)
     return fout.write(data) if data else 0
 
 
@@ -362,13 +366,7 @@ def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int
         raise KernelError(E.EINVAL)
     fin = _file_for_rw(t, fd_in, False)
     fout = _file_for_rw(t, fd_out, True)
-    length = min(length, MAX_RW)
-    if off_in:
-        o = t.mm.read_u64(off_in)
-        data = fin.pread(length, o)
-        t.mm.write_u64(off_in, o + len(data))
-    else:
-        data = fin.read(length)
+    data = _read_from(t, fin, min(length, MAX_RW), off_in)
     if not data:
         return 0
     if off_out:
