@@ -414,8 +414,6 @@ def test_auxv_of_a_dynamic_program(pie):
     assert _auxv_lines(got.stdout) == want
 
 
-@pytest.mark.xfail(strict=False, reason="AT_EXECFN is the absolute host-resolved path "
-                   "(loader.py: img.guest_path), not the filename passed to execve as on Linux")
 def test_auxv_execfn_is_the_name_given_to_execve(tmp_path):
     prog = dyn_build("auxv.c", flags=["-O2"], name="auxv-pie")
     shutil.copy2(prog, tmp_path / "auxv")

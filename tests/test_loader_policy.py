@@ -210,14 +210,6 @@ def test_tunables_reach_a_libc_program():
     assert (proc.returncode, text(proc.stdout)) == (0, t + "\n")
 
 
-LOADER_ENV_XFAIL = pytest.mark.xfail(
-    strict=False, reason="policy.readiness() resolves the closure without the guest's "
-    "LD_LIBRARY_PATH and LD_PRELOAD (Resolver(sysroot=...) only), so it enables shadow "
-    "stacks for a closure ld.so does not load, and reports the unmarked library ld.so does "
-    "load at start-up as a 'dlopen'")
-
-
-@LOADER_ENV_XFAIL
 @pytest.mark.parametrize("variable", ["LD_LIBRARY_PATH", "LD_PRELOAD"])
 def test_auto_decides_on_what_ld_so_loads(progs, tmp_path, variable):
     """LD_LIBRARY_PATH comes before DT_RUNPATH: with an unmarked libinner.so there, ld.so
@@ -373,9 +365,6 @@ def test_auto_dlopen_unmarked_is_the_failure_point(cet_dlo, plugins):
     assert len(FAIL_EVENT.findall(err)) == 1, err
 
 
-@pytest.mark.xfail(strict=False, reason="policy.check_late_object() counts live threads; "
-                   "glibc's SINGLE_THREAD_P stays false once a thread was ever created, so a "
-                   "CET-enabled glibc fails this dlopen instead of disabling shadow stacks")
 def test_permissive_dlopen_after_a_thread_was_joined(cet_dlo, plugins):
     out, err = run_dlopen(cet_dlo, "--joined", plugins["plain"],
                           options=["--shstk", "permissive"])
@@ -423,7 +412,6 @@ def test_real_glibc_x86_shstk_on_loads_unmarked_objects(cet_dlo, plugins):
                    "status after libplain.so: 1", "done"]
 
 
-@LOADER_ENV_XFAIL
 def test_real_glibc_start_with_a_preloaded_unmarked_object(cet_dlo, plugins):
     """The CET glibc active: an unmarked LD_PRELOAD object makes glibc's start-up check
     drop SHSTK, so it never calls ARCH_SHSTK_ENABLE: shadow stacks off from the start."""
@@ -432,20 +420,12 @@ def test_real_glibc_start_with_a_preloaded_unmarked_object(cet_dlo, plugins):
     assert out == ["status at start: 0", "done"], err
 
 
-@pytest.mark.xfail(strict=False, reason="policy.check_late_object() (and SPEC.md §15.1) treat "
-                   "x86_shstk=on like elf_property; glibc 2.41's dl_check_legacy_object() "
-                   "clears the legacy bit for cet_always_on, so the real CET glibc loads the "
-                   "object: the event wrongly says glibc would fail")
 def test_x86_shstk_on_event_agrees_with_real_glibc(cet_dlo, plugins):
     _out, err = run_dlopen(cet_dlo, plugins["plain"], options=[
         "--glibc-tunables", "glibc.cpu.hwcaps=SHSTK:glibc.cpu.x86_shstk=on"])
     assert not FAIL_EVENT.search(err), err
 
 
-@pytest.mark.xfail(strict=False, reason="the emulator's permissive check disables shadow "
-                   "stacks behind the real glibc (which still considers itself multi-threaded "
-                   "after a join): glibc then fails the dlopen and its CET-aware __longjmp "
-                   "faults (SIGSEGV) on the shadow stack that was just freed")
 def test_real_glibc_permissive_after_a_joined_thread(cet_dlo, plugins):
     out, _err = run_dlopen(cet_dlo, "--joined", plugins["plain"], status=1, options=[
         "--glibc-tunables", "glibc.cpu.hwcaps=SHSTK:glibc.cpu.x86_shstk=permissive"])

@@ -217,20 +217,24 @@ class Resolver:
             self._infos[key] = found
         return found
 
-    def closure_or_needs(self, exe_path: str) -> Closure | set[str]:
+    def closure_or_needs(self, exe_path: str, preload: Sequence[str] = ()
+                         ) -> Closure | set[str]:
         """The closure if every object it needs is parsed, else the host paths of the
         objects to parse first (lets a scan parse each layer of libraries in parallel)."""
         self._collect = set()
         try:
-            closure = self.closure(exe_path)
+            closure = self.closure(exe_path, preload)
         finally:
             needs, self._collect = self._collect, None
         return needs or closure
 
     # -- closure ---------------------------------------------------------------------
 
-    def closure(self, exe_path: str) -> Closure:
-        """The closure of the program (or shared object) at host path `exe_path`."""
+    def closure(self, exe_path: str, preload: Sequence[str] = ()) -> Closure:
+        """The closure of the program (or shared object) at host path `exe_path`.
+
+        `preload` is LD_PRELOAD: those objects load right after the executable, before
+        its DT_NEEDED entries, searched as if the executable needed them."""
         exe_info = self.info(exe_path)
         if isinstance(exe_info, _Pending):
             exe_info = self._infos[exe_info.path] = self._inspect(exe_info.path)
@@ -243,7 +247,7 @@ class Resolver:
         exe = LoadedObject(name=os.path.basename(exe_guest), path=self.realpath(exe_path),
                            guest_path=real_guest, found_via=DIRECT, needed_by="",
                            props=exe_info.props, search_path=exe_guest, info=exe_info)
-        return _ClosureBuilder(self, exe).build()
+        return _ClosureBuilder(self, exe, preload).build()
 
     # -- searching ---------------------------------------------------------------------
 
@@ -305,9 +309,11 @@ class _Found:
 class _ClosureBuilder:
     """One breadth-first walk, ld.so's _dl_map_object_deps."""
 
-    def __init__(self, resolver: Resolver, exe: LoadedObject) -> None:
+    def __init__(self, resolver: Resolver, exe: LoadedObject, preload: Sequence[str] = ()
+                 ) -> None:
         self.r = resolver
         self.exe = exe
+        self.preload = tuple(preload)
         self.objects: list[LoadedObject] = []
         self.missing: list[MissingObject] = []
         self.by_name: dict[str, LoadedObject] = {}
@@ -322,6 +328,10 @@ class _ClosureBuilder:
         self.by_id[info.file_id] = self.exe
         self._load_interpreter(info)
         queue = deque([self.exe])
+        for name in self.preload:
+            child = self._map(name, self.exe)
+            if child is not None:
+                queue.append(child)
         while queue:
             obj = queue.popleft()
             if obj.is_interpreter or obj.info is None:

@@ -79,8 +79,28 @@ def _code_name(signo: int, code: int) -> str:
     return _CODE_NAMES.get(signo, {}).get(code, str(code))
 
 
+class _Names:
+    """Symbols for file-backed code; the mapping's kind ([heap], [anonymous rwx]...) else."""
+
+    def __init__(self, snap: CrashSnapshot) -> None:
+        self._sym = Symbolizer(snap.maps)
+        self._anon = snap.anon
+
+    def describe(self, addr: int) -> str:
+        where = self._sym.describe(addr)
+        if where != "?":
+            return where
+        for start, end, what in self._anon:
+            if start <= addr < end:
+                return f"{what}+{addr - start:#x}"
+        return "(unmapped)"
+
+    def is_code(self, addr: int) -> bool:
+        return self._sym.is_code(addr)
+
+
 def build(snap: CrashSnapshot, prog: str) -> Report:
-    sym = Symbolizer(snap.maps)
+    sym = _Names(snap)
     fault = snap.fault
     rip = snap.regs.get("rip", fault.rip if fault else 0)
     insn = _insn(snap.code, rip) if snap.code else "?"

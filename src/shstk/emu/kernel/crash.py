@@ -39,6 +39,8 @@ class CrashSnapshot:
     stack: list[tuple[int, int]] = field(default_factory=list)
     code: bytes = b""
     maps: list[FileMapping] = field(default_factory=list)
+    # every other mapping, for addresses outside files: (start, end, description)
+    anon: list[tuple[int, int, str]] = field(default_factory=list)
     features: int = 0
     locked: int = 0
 
@@ -73,4 +75,18 @@ def capture(t: Task, info: SigInfo) -> CrashSnapshot:
             break
     snap.code = mm.read_code(rip, 16)
     snap.maps = mm.file_mappings()
+    snap.anon = [(v.start, v.end, _describe_anon(v)) for v in mm.vmas if v.file is None]
     return snap
+
+
+def _describe_anon(v: object) -> str:
+    from shstk.emu.kernel.mm import VM_EXEC, VM_READ, VM_WRITE
+
+    f = v.flags  # type: ignore[attr-defined]
+    if v.shadow_stack:  # type: ignore[attr-defined]
+        return "[shadow stack]"
+    if v.name:  # type: ignore[attr-defined]
+        return v.name  # type: ignore[attr-defined]
+    perms = ("r" if f & VM_READ else "") + ("w" if f & VM_WRITE else "") + \
+        ("x" if f & VM_EXEC else "")
+    return f"[anonymous {perms or '---'}]"

@@ -172,10 +172,11 @@ class Kernel:
         print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
 
     def event(self, message: str, *, dlopen: bool = False) -> None:
+        """A loader decision: shown with --verbose; dlopen events in the run's summary."""
         self.events.append(message)
         if dlopen:
-            self.dlopen_events.append(message)
-        if self.opts.verbose:
+            self.dlopen_events.append(message)  # the summary prints these
+        elif self.opts.verbose:
             print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
 
     # --- processes ---------------------------------------------------------------------

@@ -153,6 +153,7 @@ class Program:
     argv: list[bytes]
     fd: int
     interp_fd: int
+    filename: str = ""
 
 
 def _open_executable(k: Kernel, t: Task, path: str) -> tuple[str, str, int]:
@@ -214,6 +215,7 @@ def prepare(k: Kernel, t: Task, path: str, argv: list[bytes], depth: int = 0) ->
 def execve(k: Kernel, t: Task, path: str, argv: list[bytes], envp: list[bytes], *,
            initial: bool = False) -> None:
     prog = prepare(k, t, path, argv)
+    prog.filename = path  # bprm->filename: AT_EXECFN and the top of the stack
     try:
         _replace_image(k, t, prog, envp, initial)
     finally:
@@ -246,13 +248,14 @@ def _replace_image(k: Kernel, t: Task, prog: Program, envp: list[bytes], initial
     proc.argv = list(prog.argv)
     proc.comm = os.path.basename(img.guest_path)[:15]
     t.comm = proc.comm
-    sp = _setup_stack(k, t, mm, img, load_bias, interp_base, entry, prog.argv, envp)
+    sp = _setup_stack(k, t, mm, img, load_bias, interp_base, entry, prog.argv, envp,
+                      prog.filename or img.guest_path)
     _set_entry_registers(cpu, entry, sp)
-    proc.image = img  # type: ignore[attr-defined]
-    proc.interp_image = prog.interp  # type: ignore[attr-defined]
+    proc.image = img
+    proc.interp_image = prog.interp
     from shstk.emu.kernel.policy import apply_loader_policy
 
-    apply_loader_policy(k, t, img, prog.interp)
+    apply_loader_policy(k, t, img, prog.interp, envp)
     if not initial:
         from shstk.emu.kernel import ptrace
 
@@ -336,14 +339,15 @@ def _map_image(k: Kernel, mm: AddressSpace, img: ElfImage, fd: int, *, is_interp
 
 
 def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ElfImage, bias: int,
-                 interp_base: int, entry: int, argv: list[bytes], envp: list[bytes]) -> int:
+                 interp_base: int, entry: int, argv: list[bytes], envp: list[bytes],
+                 filename: str) -> int:
     limit = k.rlimit_stack(t)
     reserve = max(INITIAL_STACK, min(limit, STACK_RESERVE_MAX))
     top = mm.stack_top
     mm.map_anonymous(top - INITIAL_STACK, INITIAL_STACK, M.PROT_READ | M.PROT_WRITE,
                      extra_flags=VM_GROWSDOWN, name="[stack]", reserve=reserve)
     p = top - 8  # bprm->p starts one pointer below the top
-    execfn = img.guest_path.encode()
+    execfn = os.fsencode(filename)
     p -= len(execfn) + 1
     execfn_addr = p
     mm.write(p, execfn + b"\0")

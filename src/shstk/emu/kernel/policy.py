@@ -66,7 +66,8 @@ def from_options(shstk_opt: str | None, tunables: str | None) -> LoaderPolicy:
         if shstk_opt == "off":
             return LoaderPolicy("off", "off", "--shstk off")
         if shstk_opt == "on":
-            return LoaderPolicy("force", "on", "--shstk on")
+            # forced on whatever the markings; a later dlopen is judged like the default
+            return LoaderPolicy("force", "elf_property", "--shstk on")
         return LoaderPolicy("check", CONTROL_OF[shstk_opt], f"--shstk {shstk_opt}")
     if tunables is not None:
         active, control = parse_tunables(tunables)
@@ -80,32 +81,50 @@ def from_options(shstk_opt: str | None, tunables: str | None) -> LoaderPolicy:
     return LoaderPolicy("check", "elf_property", "--shstk auto (default)")
 
 
-def readiness(k: Kernel, img: ElfImage, control: str) -> tuple[bool, str, set[str]]:
-    """Would a CET-enabled loader enable shadow stacks, why, and the initial objects."""
+def _env(envp: list[bytes], name: str) -> str | None:
+    prefix = name.encode() + b"="
+    for item in envp:
+        if item.startswith(prefix):
+            return item[len(prefix):].decode("utf-8", "surrogateescape")
+    return None
+
+
+def readiness(k: Kernel, img: ElfImage, control: str, envp: list[bytes]
+              ) -> tuple[bool, str, set[str]]:
+    """Would a CET-enabled loader enable shadow stacks, why, and the initial objects.
+
+    The closure is the one ld.so will load: the program's LD_LIBRARY_PATH and LD_PRELOAD
+    take part, as they do in ld.so."""
     from shstk.audit.verdict import shstk_verdict
     from shstk.elf.resolve import Resolver
     from shstk.errors import ShstkError
 
+    library_path = _env(envp, "LD_LIBRARY_PATH")
+    preload = _env(envp, "LD_PRELOAD")
     try:
-        closure = Resolver(sysroot=k.opts.sysroot).closure(img.host_path)
+        resolver = Resolver(sysroot=k.opts.sysroot,
+                            ld_library_path=[library_path] if library_path else ())
+        closure = resolver.closure(img.host_path,
+                                   preload=preload.replace(":", " ").split() if preload else ())
     except ShstkError as exc:
         return False, f"cannot read the program's properties: {exc}", set()
     verdict = shstk_verdict(closure, control=control)
     loaded = {o.path for o in closure.objects}
     if verdict.blockers and verdict.exe_marked and not verdict.enabled:
-        names = ", ".join(f"{o.name} ({o.path})" for o in verdict.blockers[:4])
-        return False, f"{verdict.reason}: {names}", loaded
+        paths = ", ".join(o.path for o in verdict.blockers[:4])
+        return False, f"{verdict.reason} ({paths})", loaded
     return verdict.enabled, verdict.reason, loaded
 
 
-def apply_loader_policy(k: Kernel, t: Task, img: ElfImage, interp: ElfImage | None) -> None:
+def apply_loader_policy(k: Kernel, t: Task, img: ElfImage, interp: ElfImage | None,
+                        envp: list[bytes]) -> None:
     pol: LoaderPolicy = k.loader_policy
-    t.proc.initial_objects = set()  # type: ignore[attr-defined]
-    t.proc.loader_enabled = False  # type: ignore[attr-defined]
+    t.proc.initial_objects = set()
+    t.proc.loader_enabled = False
     if pol.mode == "off":
         return
-    enable, why, loaded = readiness(k, img, pol.control)
-    t.proc.initial_objects = loaded  # type: ignore[attr-defined]
+    enable, why, loaded = readiness(k, img, pol.control, envp)
+    t.proc.initial_objects = loaded
     if pol.mode == "force":
         enable, why = True, "--shstk on"
     if not enable:
@@ -116,16 +135,28 @@ def apply_loader_policy(k: Kernel, t: Task, img: ElfImage, interp: ElfImage | No
     except KernelError as exc:
         k.event(f"shadow stack could not be enabled ({why}): errno {exc.errno}")
         return
-    t.proc.loader_enabled = True  # type: ignore[attr-defined]
+    t.proc.loader_enabled = True
     k.event(f"shadow stack enabled{'' if not pol.lock else ', locked'}: {why}")
+
+
+def note_libc_shstk_call(t: Task) -> None:
+    """An ARCH_SHSTK_* call from the program interpreter: a CET-enabled ld.so manages shadow
+    stacks itself (_dl_cet_setup_features) and checks its own dlopens, so the emulated loader
+    steps aside. Calls from the program's own code (tests, selftests) do not count."""
+    interp = t.proc.interp_image
+    if interp is None or t.proc.libc_manages_shstk:
+        return
+    vma = t.mm.find(t.cpu.rip - 2)  # the syscall instruction
+    if vma is not None and vma.file is not None and vma.file.host == interp.host_path:
+        t.proc.libc_manages_shstk = True
 
 
 def check_late_object(k: Kernel, t: Task, host_path: str, guest_path: str) -> None:
     """_dl_cet_open_check(): an object mapped after start-up (dlopen)."""
     proc = t.proc
-    if not getattr(proc, "loader_enabled", False) or not shstk.enabled(t, shstk.SHSTK):
+    if not proc.loader_enabled or not shstk.enabled(t, shstk.SHSTK):
         return
-    seen: set[str] = proc.initial_objects  # type: ignore[attr-defined]
+    seen = proc.initial_objects
     if host_path in seen:
         return
     seen.add(host_path)
@@ -138,10 +169,19 @@ def check_late_object(k: Kernel, t: Task, host_path: str, guest_path: str) -> No
         return  # not an ELF object: a data file mapped executable, not a dlopen
     if marked:
         return
-    single = len(proc.live_threads()) == 1
-    if k.loader_policy.control == "permissive" and single:
+    control = k.loader_policy.control
+    if control == "on":
+        # dl_check_legacy_object: with x86_shstk=on a legacy object does not matter
+        k.event(f"dlopen of {guest_path}: not marked SHSTK; loaded, and shadow stacks stay "
+                "on (glibc.cpu.x86_shstk=on)", dlopen=True)
+        return
+    # glibc's "single-threaded" stays false once any thread was ever created
+    single = not proc.ever_threaded
+    if control == "permissive" and single:
         try:
-            shstk.shstk_disable(k, t)
+            # a CET-enabled ld.so disables them itself, right after this mmap
+            if not proc.libc_manages_shstk:
+                shstk.shstk_disable(k, t)
         except KernelError as exc:
             k.event(f"dlopen of {guest_path}: not marked SHSTK; glibc would fail with "
                     f"\"can't disable SHSTK\" (errno {exc.errno})", dlopen=True)

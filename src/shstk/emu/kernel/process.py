@@ -88,6 +88,7 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
         regs["fs_base"] = a.tls
     if flags & C.CLONE_THREAD:
         proc = pproc
+        proc.ever_threaded = True
         tid = k.alloc_pid()
         child = Task(tid, proc)
         child.comm = parent.comm
@@ -114,8 +115,12 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
         proc.exit_signal = a.exit_signal
         proc.exe, proc.exe_host = pproc.exe, pproc.exe_host
         proc.argv, proc.auxv, proc.comm = list(pproc.argv), pproc.auxv, pproc.comm
-        proc.image = getattr(pproc, "image", None)  # type: ignore[attr-defined]
-        proc.interp_image = getattr(pproc, "interp_image", None)  # type: ignore[attr-defined]
+        proc.image, proc.interp_image = pproc.image, pproc.interp_image
+        # the loader's and libc's view of the process is memory: the child has a copy
+        proc.loader_enabled = pproc.loader_enabled
+        proc.libc_manages_shstk = pproc.libc_manages_shstk
+        proc.initial_objects = set(pproc.initial_objects)
+        proc.ever_threaded = pproc.ever_threaded
         child.comm = parent.comm
         if parent.ptracer is not None and flags & C.CLONE_PTRACE:
             child.ptracer = parent.ptracer

@@ -18,6 +18,7 @@ from shstk.abi import signals as S
 if TYPE_CHECKING:
     from shstk.emu.cpu.cpu import Cpu
     from shstk.emu.kernel.files import FdTable
+    from shstk.emu.kernel.loader import ElfImage
     from shstk.emu.kernel.mm import AddressSpace
     from shstk.emu.kernel.signal import SigInfo
 
@@ -159,6 +160,13 @@ class Process:
         self.dumpable = 1
         self.personality = 0
         self.group_exit_code: int | None = None
+        # the emulated CET loader (policy.py): what it enabled and what it loaded
+        self.loader_enabled = False
+        self.initial_objects: set[str] = set()
+        self.image: ElfImage | None = None  # the program execve loaded
+        self.interp_image: ElfImage | None = None  # its PT_INTERP
+        self.libc_manages_shstk = False  # the program's ld.so issued ARCH_SHSTK_*
+        self.ever_threaded = False  # glibc's SINGLE_THREAD_P never comes back
 
     @property
     def leader(self) -> Task:

@@ -24,12 +24,22 @@ def sys_uname(k: Kernel, t: Task, buf: int) -> int:
     return 0
 
 
+# struct sysinfo: uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap,
+# freeswap, procs (u16) + padding, totalhigh, freehigh, mem_unit (u32), padding: 112 bytes
+_SYSINFO = struct.Struct("<q3Q6QH6xQQI4x")
+
+
 def sys_sysinfo(k: Kernel, t: Task, buf: int) -> int:
+    """The machine's memory as the host has it (programs size their buffers from it)."""
+    import os as _os
+
+    page = _os.sysconf("SC_PAGE_SIZE")
+    total = _os.sysconf("SC_PHYS_PAGES") * page
+    free = _os.sysconf("SC_AVPHYS_PAGES") * page
     up = k.monotonic_ns() // 10**9
-    total = 8 << 30
-    raw = struct.pack("<qQQQQQQQHHxxxxQQI", up, 0, 0, 0, total, total // 2, 0, 0, 0,
-                      len(k.processes), 0, 0, 1)
-    t.mm.write(buf, raw.ljust(112, b"\0"))
+    raw = _SYSINFO.pack(up, 0, 0, 0, total, free, 0, 0, 0, 0,
+                        min(len(k.processes), 0xFFFF), 0, 0, 1)
+    t.mm.write(buf, raw)
     return 0
 
 

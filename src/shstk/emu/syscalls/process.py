@@ -15,6 +15,7 @@ from shstk.abi import signals as S
 from shstk.emu.kernel import futex, shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import NO_RESULT
+from shstk.emu.kernel.policy import note_libc_shstk_call
 from shstk.emu.kernel.process import CloneArgs, WaitResult, do_clone, wait_child
 from shstk.emu.syscalls.util import i32, i64
 
@@ -506,6 +507,7 @@ def sys_getrusage(k: Kernel, t: Task, who: int, addr: int) -> int:
 def sys_arch_prctl(k: Kernel, t: Task, option: int, arg2: int) -> int:
     """do_arch_prctl_64(), with the shadow-stack options of SPEC.md §4."""
     if A.ARCH_SHSTK_ENABLE <= option <= A.ARCH_SHSTK_STATUS:
+        note_libc_shstk_call(t)
         return shstk.shstk_prctl(k, t, t, option, arg2)
     cpu = t.cpu
     if option == A.ARCH_SET_FS:

@@ -39,25 +39,30 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & (1 << 31) else v
 
 
-def quote(data: bytes, limit: int = STR_LIMIT) -> str:
-    out = []
-    for b in data[:limit]:
-        c = chr(b)
-        if c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        elif 32 <= b < 127:
-            out.append(c)
-        else:
-            out.append(f"\\{b:o}" if b < 8 else f"\\x{b:02x}")
-    return '"' + "".join(out) + '"' + ("..." if len(data) > limit else "")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f",
+            '"': '\\"', "\\": "\\\\"}
+
+
+def quote(data: bytes, limit: int = STR_LIMIT, *, hex_all: bool = False) -> str:
+    """A string as strace prints it: C escapes, octal for the rest (three digits when a
+    digit follows), or every byte in hex (`hex_all`, as strace does for random bytes)."""
+    shown = data[:limit]
+    if hex_all:
+        body = "".join(f"\\x{b:02x}" for b in shown)
+    else:
+        out = []
+        for i, b in enumerate(shown):
+            c = chr(b)
+            if c in _ESCAPES:
+                out.append(_ESCAPES[c])
+            elif 32 <= b < 127:
+                out.append(c)
+            else:
+                nxt = shown[i + 1:i + 2]
+                digit = bool(nxt) and 0x30 <= nxt[0] <= 0x37
+                out.append(f"\\{b:03o}" if digit else f"\\{b:o}")
+        body = "".join(out)
+    return '"' + body + '"' + ("..." if len(data) > limit else "")
 
 
 def _flags(value: int, table: list[tuple[int, str]], zero: str = "0") -> str:
@@ -122,12 +127,13 @@ def _string(t: Task, addr: int, limit: int = STR_LIMIT) -> str:
     return quote(raw, limit if limit else len(raw))
 
 
-def _bytes(t: Task, addr: int, n: int) -> str:
+def _bytes(t: Task, addr: int, n: int, hex_all: bool = False) -> str:
     if addr == 0:
         return "NULL"
     n = max(0, min(n, 4096))
     try:
-        return quote(t.mm.read(addr, min(n, STR_LIMIT + 1)), STR_LIMIT) if n else '""'
+        return quote(t.mm.read(addr, min(n, STR_LIMIT + 1)), STR_LIMIT,
+                     hex_all=hex_all) if n else '""'
     except KernelError:
         return hex(addr)
 
@@ -150,10 +156,14 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
         return _string(t, v, 0 if base == "path" else STR_LIMIT)
     if base == "buf":
         return _bytes(t, v, args[int(param)])
-    if base == "obuf":
+    if base in ("obuf", "orandom"):
         if result is None or result < 0 or result > 1 << 40:
             return hex(v) if v else "NULL"
-        return _bytes(t, v, result)
+        return _bytes(t, v, result, hex_all=base == "orandom")
+    if base == "off":
+        return "0" if v == 0 else hex(v)
+    if base == "ssflags":
+        return _flags(v & 0xFFFFFFFF, _SSFLAGS, "0")
     if base == "oflags":
         acc = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR"}.get(v & 3, str(v & 3))
         rest = _flags(v & ~3 & 0xFFFFFFFF, _OFLAGS, "")
@@ -225,6 +235,8 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
     return hex(v)
 
 
+_SSFLAGS = [(A.SHADOW_STACK_SET_TOKEN, "SHADOW_STACK_SET_TOKEN"),
+            (A.SHADOW_STACK_SET_MARKER, "SHADOW_STACK_SET_MARKER")]
 _GRND = [(R.GRND_NONBLOCK, "GRND_NONBLOCK"), (R.GRND_RANDOM, "GRND_RANDOM"),
           (R.GRND_INSECURE, "GRND_INSECURE")]
 _IOCTL = {F.TCGETS: "TCGETS", F.TCSETS: "TCSETS", F.TCSETSW: "TCSETSW", F.TCSETSF: "TCSETSF",
@@ -389,8 +401,19 @@ def after(k: Kernel, t: Task, entry: Syscall, args: list[int], pre: list[str] | 
     for i, (kind, v) in enumerate(zip(entry.args, args, strict=False)):
         if _is_output(kind):
             parts[i] = fmt_arg(k, t, kind, v, args, result)
-    call = f"{_prefix(k, t)}{entry.name}({', '.join(parts)})"
+    call = f"{_prefix(k, t)}{entry.name}({', '.join(_shown_args(entry, args, parts))})"
     _emit(k, f"{call:<39} = {fmt_result(entry, result)}")
+
+
+def _shown_args(entry: Syscall, args: list[int], parts: list[str]) -> list[str]:
+    """strace leaves out open's mode unless O_CREAT or O_TMPFILE asks for one."""
+    out = []
+    for i, (kind, part) in enumerate(zip(entry.args, parts, strict=False)):
+        if kind == "mode" and i > 0 and entry.args[i - 1] == "oflags" and \
+                not args[i - 1] & (F.O_CREAT | (F.O_TMPFILE & ~F.O_DIRECTORY)):
+            continue
+        out.append(part)
+    return out
 
 
 def trace(k: Kernel, t: Task, entry: Syscall | None, nr: int, args: list[int],

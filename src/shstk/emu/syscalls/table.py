@@ -27,7 +27,7 @@ ENTRIES: list[Syscall] = [
     _S(6, "lstat", fs.sys_lstat, "path, ostat"),
     _S(7, "poll", fs.sys_poll, "p, u, i32", restart="nohand"),
     _S(8, "lseek", fs.sys_lseek, "fd, i, whence"),
-    _S(9, "mmap", mm.sys_mmap, "p, u, prot, mapflags, fd, x", ret="hex"),
+    _S(9, "mmap", mm.sys_mmap, "p, u, prot, mapflags, fd, off", ret="hex"),
     _S(10, "mprotect", mm.sys_mprotect, "p, u, prot"),
     _S(11, "munmap", mm.sys_munmap, "p, u"),
     _S(12, "brk", mm.sys_brk, "p", ret="hex"),
@@ -346,7 +346,7 @@ ENTRIES: list[Syscall] = [
     _E(315, "sched_getattr", E.ENOSYS, "not emulated"),
     _S(316, "renameat2", fs.sys_renameat2, "dirfd, path, dirfd, path, x"),
     _E(317, "seccomp", E.EINVAL, "seccomp filters are not emulated"),
-    _S(318, "getrandom", misc.sys_getrandom, "obuf:1, u, grnd"),
+    _S(318, "getrandom", misc.sys_getrandom, "orandom:1, u, grnd"),
     _S(319, "memfd_create", fs.sys_memfd_create, "str, x"),
     _E(320, "kexec_file_load", E.EPERM, "not emulated"),
     _E(321, "bpf", E.EPERM, "not emulated"),
@@ -395,7 +395,7 @@ ENTRIES: list[Syscall] = [
     _E(450, "set_mempolicy_home_node", E.ENOSYS, "NUMA is not emulated"),
     _E(451, "cachestat", E.ENOSYS, "not emulated"),
     _S(452, "fchmodat2", fs.sys_fchmodat, "dirfd, path, mode, atflags"),
-    _S(453, "map_shadow_stack", mm.sys_map_shadow_stack, "p, u, x", ret="hex",
+    _S(453, "map_shadow_stack", mm.sys_map_shadow_stack, "p, u, ssflags", ret="hex",
        note="SPEC.md §5; ENOSYS under --kernel no-shstk"),
 ]
 
