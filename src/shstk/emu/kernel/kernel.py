@@ -280,6 +280,8 @@ class Kernel:
                 continue
             if w.ready() or (w.deadline is not None and self.monotonic_ns() >= w.deadline):
                 self._complete_wait(t)
+            elif t.sigwake:
+                self.signals.interrupt(t)
 
     def _complete_wait(self, t: Task) -> None:
         retry = t.wake_result
@@ -296,6 +298,7 @@ class Kernel:
         self._finish_syscall(t, result)
 
     def _finish_syscall(self, t: Task, result: int | object) -> None:
+        t.sigwake = False
         t.wait = None
         t.wake_result = None
         if result is not NO_RESULT:

@@ -105,12 +105,16 @@ class SignalOps:
         if t.blocked & sigbit(sig) and sig not in S.UNBLOCKABLE:
             return
         if t.state is State.BLOCKED and t.wait is not None and t.wait.interruptible:
-            self.interrupt(t)
+            # Like a wait loop in Linux, the sleeper looks at its condition before at
+            # signal_pending() when it next runs: a child that exited and was reaped in
+            # the same breath makes wait() say ECHILD, not EINTR.
+            t.sigwake = True
         elif t.state is State.RUNNABLE and t.cpu.current is t:
             t.cpu.request_stop()
 
     def interrupt(self, t: Task) -> None:
         """A sleeping system call is interrupted: -EINTR unless it is restarted later."""
+        t.sigwake = False
         t.wait = None
         t.wake_result = None
         t.resume_rax = -E.EINTR
@@ -122,11 +126,26 @@ class SignalOps:
         self.k.make_runnable(t)
 
     def _continue(self, proc: Process) -> None:
+        was_stopped = False
         for t in proc.threads:
             if t.state is State.STOPPED:
                 self.k.make_runnable(t)
-                proc.continued = True
-                proc.stop_status = None
+                was_stopped = True
+        if not was_stopped:
+            return
+        proc.continued = True
+        proc.stop_status = None
+        # do_notify_parent_cldstop(CLD_CONTINUED), unless the parent asked SA_NOCLDSTOP
+        self._notify_parent_cldstop(proc, S.CLD_CONTINUED, S.SIGCONT)
+
+    def _notify_parent_cldstop(self, proc: Process, code: int, status: int) -> None:
+        parent = proc.parent
+        if parent is None:
+            return
+        act = parent.sighand.actions.get(S.SIGCHLD)
+        if not (act and act.flags & S.SA_NOCLDSTOP):
+            self.send_process(parent, SigInfo(S.SIGCHLD, code, pid=proc.pid, uid=proc.uid,
+                                              status=status))
 
     def recalc(self, t: Task) -> None:
         """After a mask change: a now-deliverable signal stops the run to be delivered."""
@@ -252,9 +271,4 @@ class SignalOps:
                 if th.cpu.current is th:
                     th.cpu.request_stop()
         proc.stop_status = (sig << 8) | 0x7F
-        parent = proc.parent
-        if parent is not None:
-            act = parent.sighand.actions.get(S.SIGCHLD)
-            if not (act and act.flags & S.SA_NOCLDSTOP):
-                self.send_process(parent, SigInfo(S.SIGCHLD, S.CLD_STOPPED, pid=proc.pid,
-                                                  uid=proc.uid, status=sig))
+        self._notify_parent_cldstop(proc, S.CLD_STOPPED, sig)

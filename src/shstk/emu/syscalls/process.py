@@ -335,7 +335,8 @@ def sys_waitid(k: Kernel, t: Task, idtype: int, ident: int, infop: int, options:
             else:
                 value = S.SIGCONT
             info = bytearray(128)
-            struct.pack_into("<iiiiIi", info, 0, S.SIGCHLD, 0, hit.code, hit.pid, hit.uid,
+            # si_signo, si_errno, si_code, then the union (8-aligned): pid, uid, status
+            struct.pack_into("<iii4xiIi", info, 0, S.SIGCHLD, 0, hit.code, hit.pid, hit.uid,
                              value)
             t.mm.write(infop, bytes(info))
         _rusage(t, rusage)
