@@ -21,10 +21,13 @@ from pathlib import Path
 from guestbuild import BUILD_DIR, GUEST_DIR, INCLUDE_DIR, _digest
 
 ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = ROOT.parent / "shared" / "glibc-cet" / "glibc-cet-2.41.tar.xz"
+# the team's shared archive next to the checkout, or wherever SHSTK_CET_GLIBC points
+ARCHIVE = Path(os.environ.get("SHSTK_CET_GLIBC") or
+               ROOT.parent / "shared" / "glibc-cet" / "glibc-cet-2.41.tar.xz")
 TREE = ROOT / "build" / "cet-glibc"
-SKIP_REASON = (f"no CET-enabled glibc: {ARCHIVE} is absent and build/cet-glibc was not "
-               "built; `make cet-glibc` builds it from Debian's source package (30-40 min)")
+SKIP_REASON = (f"no CET-enabled glibc: {ARCHIVE} is absent (set SHSTK_CET_GLIBC) and "
+               "build/cet-glibc was not built; `make cet-glibc` builds it from Debian's "
+               "source package (30-40 min)")
 CET_FLAGS = ("-O2", "-fcf-protection=full")
 MARK = ("-Wl,-z,shstk", "-Wl,-z,ibt")
 
