@@ -46,16 +46,7 @@ NATIVE_GROUPS = {
 }
 
 
-KNOWN = {
-    "resethand": "SA_RESETHAND: the emulator also clears SA_SIGINFO from the action "
-                 "(kernel/signalops.py, `act.flags &= ~S.SA_SIGINFO`); Linux's get_signal() "
-                 "resets only sa_handler, so sigaction() still reports SA_SIGINFO",
-}
-
-
-@pytest.mark.parametrize("group", [
-    pytest.param(g, marks=pytest.mark.xfail(strict=False, reason=KNOWN[g])) if g in KNOWN
-    else g for g in sorted(NATIVE_GROUPS)])
+@pytest.mark.parametrize("group", sorted(NATIVE_GROUPS))
 def test_like_linux(signals_prog, group):
     compare_native(signals_prog, group, options=NATIVE_GROUPS[group])
 

@@ -4,7 +4,7 @@
   futex WAIT/WAKE with timeouts, bitsets and the private flag; gettid, set_tid_address,
   CLONE_CHILD_CLEARTID wake on exit, set/get_robust_list and a robust mutex whose owner
   exits; exit vs exit_group; the scheduler lets a spinning thread and a sched_yield()
-  loop make progress. (robust and yield: known emulator bugs, xfail, see KNOWN.)
+  loop make progress.
 - Determinism: with --virtual-time an interleaving of three threads is the same run after
   run.
 - Shadow stacks (§6, §7): a CLONE_VM thread gets a new shadow stack of the RLIMIT_STACK
@@ -32,19 +32,7 @@ def threads_prog(build):
     return build_proc(build, "threads")
 
 
-KNOWN = {
-    "robust": "the emulator never walks the robust list at thread exit (no FUTEX_OWNER_DIED):"
-              " sys_set_robust_list (syscalls/process.py) only records it; the next locker "
-              "sleeps forever (deadlock)",
-    "yield": "sched_yield() does not let the other thread run: it only requests a stop, and "
-             "Kernel._run_task (kernel/kernel.py) puts a task that stopped for any reason but "
-             "a used-up quantum back at the FRONT of the run queue (appendleft)",
-}
-
-
-@pytest.mark.parametrize("group", [
-    pytest.param(g, marks=pytest.mark.xfail(strict=False, reason=KNOWN[g])) if g in KNOWN
-    else g for g in ["futex", "tid", "robust", "exit", "sched", "yield"]])
+@pytest.mark.parametrize("group", ["futex", "tid", "robust", "exit", "sched", "yield"])
 def test_like_linux(threads_prog, group):
     compare_native(threads_prog, group)
 

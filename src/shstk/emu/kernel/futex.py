@@ -124,3 +124,53 @@ def wake_op(k: Kernel, proc: Process, addr: int, n: int, addr2: int, n2: int, op
     if cmps[cmp]:
         woken += wake(k, proc, addr2, n2)
     return woken
+
+
+ROBUST_LIST_LIMIT = 2048  # kernel/futex/core.c: a circular list must not hang the exit
+
+
+def exit_robust_list(k: Kernel, t: Task) -> None:
+    """exit_robust_list(): the futexes of robust mutexes the dying thread still holds get
+    FUTEX_OWNER_DIED and one waiter is woken, so pthread_mutex_lock says EOWNERDEAD."""
+    head, length = t.robust_list
+    t.robust_list = (0, 0)
+    if not head or length != 24:  # sizeof(struct robust_list_head)
+        return
+    try:
+        entry = t.mm.read_u64(head)
+        offset = int.from_bytes(t.mm.read(head + 8, 8), "little", signed=True)
+        pending = t.mm.read_u64(head + 16)
+    except KernelError:
+        return
+    pending_addr, pending_pi = pending & ~1, pending & 1
+    for _ in range(ROBUST_LIST_LIMIT):
+        addr, pi = entry & ~1, entry & 1
+        if addr == head:
+            break
+        try:
+            entry = t.mm.read_u64(addr)  # read the next one before the owner's word changes
+        except KernelError:
+            return
+        if addr != pending_addr:
+            _futex_death(k, t, addr + offset, bool(pi), pending_op=False)
+    if pending_addr:
+        _futex_death(k, t, pending_addr + offset, bool(pending_pi), pending_op=True)
+
+
+def _futex_death(k: Kernel, t: Task, uaddr: int, pi: bool, *, pending_op: bool) -> None:
+    """handle_futex_death()."""
+    uaddr &= 0xFFFFFFFFFFFFFFFF
+    if uaddr & 3:
+        return
+    try:
+        uval = t.mm.read_u32(uaddr)
+        if pending_op and not pi and not uval:
+            wake(k, t.proc, uaddr, 1)
+            return
+        if uval & C.FUTEX_TID_MASK != t.tid:
+            return
+        t.mm.write_u32(uaddr, (uval & C.FUTEX_WAITERS) | C.FUTEX_OWNER_DIED)
+    except KernelError:
+        return
+    if not pi and uval & C.FUTEX_WAITERS:
+        wake(k, t.proc, uaddr, 1)

@@ -24,7 +24,7 @@ from shstk.abi import shstk as A
 from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
 from shstk.emu.cpu.faults import CpuFault
-from shstk.emu.kernel import shstk
+from shstk.emu.kernel import futex, shstk
 from shstk.emu.kernel.errors import GuestExit, KernelError
 from shstk.emu.kernel.files import FdTable, HostFile, SyntheticFile
 from shstk.emu.kernel.mm import (
@@ -398,8 +398,9 @@ class Kernel:
             self.run_deferred()
         if result.why == FAULTED and result.fault is not None:
             self.fault(t, result.fault)
+        yielded, t.yielded = t.yielded, False
         if t.state is State.RUNNABLE and t not in self.runq:
-            if result.why == RAN_OUT:
+            if result.why == RAN_OUT or yielded:
                 self.runq.append(t)
             else:
                 self.runq.appendleft(t)
@@ -497,6 +498,8 @@ class Kernel:
         proc = t.proc
         # deactivate_mm(): the thread's kernel-allocated shadow stack goes away
         shstk.shstk_free(self, t, t)
+        # exit_mm_release(): robust futexes first, then CLONE_CHILD_CLEARTID
+        futex.exit_robust_list(self, t)
         if t.clear_child_tid:
             try:
                 t.mm.write_u32(t.clear_child_tid, 0)

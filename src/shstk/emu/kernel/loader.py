@@ -19,7 +19,7 @@ from shstk.abi import elf as EL
 from shstk.abi import errno as E
 from shstk.abi import mman as M
 from shstk.abi import signals as S
-from shstk.emu.kernel import shstk
+from shstk.emu.kernel import futex, shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     ELF_ET_DYN_BASE,
@@ -275,6 +275,7 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
         t.tid = proc.pid
         k.tasks[t.tid] = t
     k.release_vfork(t)
+    futex.exit_robust_list(k, t)  # exec_mm_release()
     old_cpu = proc.cpu
     old_mm = proc.mm
     cpu = k.new_cpu()

@@ -231,8 +231,7 @@ class SignalOps:
             t.blocked |= sigbit(sig)
         t.blocked &= ~(sigbit(S.SIGKILL) | sigbit(S.SIGSTOP))
         if act.flags & S.SA_RESETHAND:
-            act.handler = S.SIG_DFL
-            act.flags &= ~S.SA_SIGINFO
+            act.handler = S.SIG_DFL  # signal_delivered(): only the handler, flags stay
 
     def _default_action(self, t: Task, info: SigInfo) -> None:
         sig = info.signo

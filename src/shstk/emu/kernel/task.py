@@ -192,6 +192,7 @@ class Task:
         self.robust_list = (0, 0)
         self.wait: Wait | None = None
         self.wake_result: Callable[[], int] | None = None
+        self.yielded = False  # sched_yield(): to the back of the run queue
         self.sigwake = False  # a signal woke the sleep: EINTR unless the wait is over too
         self.restart: tuple[int, int] | None = None  # (syscall nr, SA_RESTART-able)
         self.exit_code = 0

@@ -407,7 +407,8 @@ def sys_futex(k: Kernel, t: Task, uaddr: int, op: int, val: int, timeout: int, u
 
 
 def sys_sched_yield(k: Kernel, t: Task) -> int:
-    t.cpu.request_stop()  # let the others run
+    t.yielded = True  # to the back of the run queue: the others run first
+    t.cpu.request_stop()
     return 0
 
 
