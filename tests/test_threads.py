@@ -20,6 +20,7 @@ Guest: tests/guest/proc/threads.c.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -69,6 +70,8 @@ def test_cp_in_a_thread_kills_the_process(threads_prog, engine):
     assert "survived" not in out, out
     assert proc.returncode == 139, f"exit {proc.returncode}\n{out}\n{err}"
     assert "#CP near ret" in err, err
+    # the report names the thread that faulted, not only the process
+    assert re.search(r"\[pid (\d+), thread (?!\1\])\d+\]", err), err
 
 
 def test_64_threads_deep_recursion(threads_prog):

@@ -115,13 +115,15 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
         "registers": snap.regs,
     }
     lines: list[str] = []
+    # the thread that faulted, when it is not the main one
+    who = f"[pid {snap.pid}]" if snap.tid == snap.pid else f"[pid {snap.pid}, thread {snap.tid}]"
     if cp:
         assert fault is not None
         code = fault.error_code
         kind = A.CP_NAMES.get(code, "unknown")
         data["violation"] = {"kind": kind, "error_code": code}
         lines.append(f"shstk: shadow-stack violation (#CP {kind}) in {prog} "
-                     f"[pid {snap.pid}]: {_signal_name(snap.signo)} "
+                     f"{who}: {_signal_name(snap.signo)} "
                      f"({_code_name(snap.signo, snap.si_code)})")
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
         if code == A.CP_NEAR_RET:
@@ -146,7 +148,7 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
         assert fault is not None
         data["violation"] = {"kind": "shadow-stack access fault", "address": fault.addr,
                              "why": SSFAULT_CAUSE}
-        lines.append(f"shstk: shadow-stack access fault in {prog} [pid {snap.pid}]: "
+        lines.append(f"shstk: shadow-stack access fault in {prog} {who}: "
                      f"{_signal_name(snap.signo)} ({_code_name(snap.signo, snap.si_code)}) "
                      f"at address {fault.addr:#x}")
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
@@ -154,7 +156,7 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
     else:
         where = f" accessing {snap.si_addr:#x}" if snap.si_addr is not None and \
             snap.signo in (S.SIGSEGV, S.SIGBUS) and snap.si_code > 0 else ""
-        lines.append(f"shstk: {prog} [pid {snap.pid}] killed by {_signal_name(snap.signo)} "
+        lines.append(f"shstk: {prog} {who} killed by {_signal_name(snap.signo)} "
                      f"({_code_name(snap.signo, snap.si_code)}){where}")
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
         cause = ""
