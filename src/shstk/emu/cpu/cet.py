@@ -62,14 +62,14 @@ def rdssp(m: Machine, insn: Insn) -> None:
     value = m.engine.ssp
     if insn.mnemonic == "rdsspd":
         value &= 0xFFFFFFFF
-    m.set_reg(_reg64(insn.reg_operand), value)
+    m.set_reg(reg64(insn.reg_operand), value)
 
 
 def incssp(m: Machine, insn: Insn) -> None:
     if not _shstk_enabled(m):
         raise invalid_opcode(insn.address, insn=insn.mnemonic)
     assert insn.reg_operand is not None
-    n = m.reg(_reg64(insn.reg_operand)) & 0xFF
+    n = m.reg(reg64(insn.reg_operand)) & 0xFF
     unit = 8 if insn.mnemonic == "incsspq" else 4
     eng = m.engine
     ssp = eng.ssp
@@ -137,7 +137,7 @@ def wrss(m: Machine, insn: Insn) -> int:
         raise invalid_opcode(insn.address, insn=insn.mnemonic)
     addr = insn.mem_address
     assert addr is not None and insn.reg_operand is not None
-    value = m.reg(_reg64(insn.reg_operand))
+    value = m.reg(reg64(insn.reg_operand))
     if insn.mnemonic == "wrssq":
         if addr & 7:
             raise general_protection(insn.address, insn=insn.mnemonic, reason="unaligned")
@@ -181,7 +181,7 @@ _R32_TO_64 = {"eax": "rax", "ebx": "rbx", "ecx": "rcx", "edx": "rdx", "esi": "rs
               "edi": "rdi", "ebp": "rbp", "esp": "rsp"}
 
 
-def _reg64(name: str) -> str:
+def reg64(name: str) -> str:
     """The 64-bit register behind a 32-bit operand name (r8d -> r8, eax -> rax)."""
     if name in _R32_TO_64:
         return _R32_TO_64[name]

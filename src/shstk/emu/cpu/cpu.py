@@ -287,6 +287,7 @@ class Cpu:
         uc.hook_add(UC.UC_HOOK_INSN_INVALID, self._on_invalid)
         uc.hook_add(UC.UC_HOOK_INTR, self._on_interrupt)
         self.engine.install(uc, self._decode_block, RIP, RSP)
+        self.engine.set_cet_slow_path(self._on_cet_nop)
 
     def _on_syscall(self, uc: UC.Uc, _ud: object) -> None:
         try:
@@ -351,19 +352,31 @@ class Cpu:
             if not new_sites:
                 return DECODE_OK
             for site in new_sites:
-                self._cet_hooks[site] = self.uc.hook_add(
-                    UC.UC_HOOK_CODE, self._on_cet_nop, None, site, site)
+                self._cet_hooks[site] = self._hook_cet_site(site)
             # The block was translated before the hooks existed: translate it again.
             self.uc.ctl_remove_cache(addr & ~0xFFF, (addr + size + 0xFFF) & ~0xFFF)
             return DECODE_RESTART
         except Exception:
             return DECODE_STOP
 
+    def _hook_cet_site(self, site: int) -> int:
+        """A code hook on one CET instruction: the engine's own when it has one for it
+        (RDSSP and INCSSP natively), the Python one (cet.py) otherwise."""
+        insn = self._cet_insn(site)
+        if insn is not None:
+            reg_id = REG.get(cet.reg64(insn.reg_operand)) if insn.reg_operand else None
+            handle = self.engine.add_cet_hook(self.uc, site, insn.mnemonic, reg_id)
+            if handle is not None:
+                return handle
+        return self.uc.hook_add(UC.UC_HOOK_CODE, self._on_cet_nop, None, site, site)
+
     def invalidate_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed or went away: forget what was decoded there."""
         self.engine.invalidate(start, end)
         for site in [s for s in self._cet_hooks if start <= s < end]:
-            self.uc.hook_del(self._cet_hooks.pop(site))
+            handle = self._cet_hooks.pop(site)
+            if not self.engine.del_cet_hook(self.uc, handle):
+                self.uc.hook_del(handle)
         try:
             self.uc.ctl_remove_cache(start, end)
         except UC.UcError:
@@ -435,7 +448,7 @@ class Cpu:
 
 
 def _gpr64(name: str) -> str:
-    return cet._reg64(name)
+    return cet.reg64(name)
 
 
 # --- CPUID ---------------------------------------------------------------------------

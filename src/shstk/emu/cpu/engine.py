@@ -130,6 +130,19 @@ class _EngineBase:
             return None
         return struct.unpack_from("<I", slot[0], slot[1] + (addr & 7))[0]
 
+    # --- CET instruction sites -----------------------------------------------------
+    def set_cet_slow_path(self, hook: Callable[[object, int, int, object], None]) -> None:
+        """Where natively hooked CET instructions go when the native code cannot finish."""
+
+    def add_cet_hook(self, uc: object, site: int, mnemonic: str, reg_id: int | None
+                     ) -> int | None:
+        """Hook the CET instruction at `site` natively; None: use the Python hook."""
+        return None
+
+    def del_cet_hook(self, uc: object, handle: int) -> bool:
+        """Remove a hook add_cet_hook made; False if it was not one of ours."""
+        return False
+
     # --- thread switch --------------------------------------------------------------
     def save_thread(self) -> tuple[int, int, int, int, int, int]:
         return (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,
@@ -218,8 +231,17 @@ class _SsCpu(ctypes.Structure):
         ("mmu_addr", ctypes.c_uint64), ("mmu_type", ctypes.c_uint64),
         ("mmu_present", ctypes.c_uint64), ("tlb_fills", ctypes.c_uint64),
         ("exit_page", ctypes.c_uint64), ("exit_phys", ctypes.c_uint64),
-        ("last", _SsBlock),
+        ("cet_slow", _HOOK_CFUNC),
+        ("l0", _SsBlock * 256),  # L0_SIZE
     ]
+
+
+class _SsCetSite(ctypes.Structure):
+    _fields_ = [("cpu", ctypes.c_void_p), ("op", ctypes.c_uint64), ("reg", ctypes.c_int64)]
+
+
+# the CET instructions ss_cet_hook runs natively (CET_* in fastpath.c)
+_NATIVE_CET_OPS = {"rdsspq": 1, "rdsspd": 2, "incsspq": 3}
 
 
 def _find_native() -> Path | None:
@@ -242,7 +264,8 @@ def native_library() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(path))
         if lib.ss_sizeof_cpu() != ctypes.sizeof(_SsCpu) or \
                 lib.ss_sizeof_block() != ctypes.sizeof(_SsBlock) or \
-                lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion):
+                lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion) or \
+                lib.ss_sizeof_cet_site() != ctypes.sizeof(_SsCetSite):
             return None
         lib.ss_vma_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
                                    ctypes.c_uint64, ctypes.c_uint64]
@@ -256,6 +279,7 @@ def native_library() -> ctypes.CDLL | None:
         lib.ss_free.argtypes = [ctypes.c_void_p]
         lib.ss_resolve_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_block_hook_ptr.restype = ctypes.c_void_p
+        lib.ss_cet_hook_ptr.restype = ctypes.c_void_p
         _native_lib = lib
     return _native_lib
 
@@ -288,6 +312,8 @@ class NativeEngine(_EngineBase):
         if lib.ss_cache_init(self._ptr, 14) != 0:
             raise MemoryError("shadow-stack block cache")
         self._decode_cb: _DECODE_CFUNC | None = None
+        self._cet_slow_cb: _HOOK_CFUNC | None = None
+        self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
         from unicorn import UC_HOOK_BLOCK
@@ -302,6 +328,30 @@ class NativeEngine(_EngineBase):
         self._decode_cb = _DECODE_CFUNC(lambda _cpu, addr, size: decode(addr, size))
         c.decode = self._decode_cb
         _hook_add(uc, UC_HOOK_BLOCK, self._lib.ss_block_hook_ptr(), self._ptr)
+
+    def set_cet_slow_path(self, hook: Callable[[object, int, int, object], None]) -> None:
+        """Where ss_cet_hook sends what it does not handle (the Python CET hook)."""
+        self._cet_slow_cb = _HOOK_CFUNC(hook)
+        self._c.cet_slow = self._cet_slow_cb
+
+    def add_cet_hook(self, uc: object, site: int, mnemonic: str, reg_id: int | None
+                     ) -> int | None:
+        from unicorn import UC_HOOK_CODE
+
+        op = _NATIVE_CET_OPS.get(mnemonic)
+        if op is None or reg_id is None or self._cet_slow_cb is None:
+            return None
+        rec = _SsCetSite(self._ptr, op, reg_id)
+        handle = _hook_add(uc, UC_HOOK_CODE, self._lib.ss_cet_hook_ptr(), ctypes.addressof(rec),
+                           begin=site, end=site)
+        self._cet_sites[handle] = rec
+        return handle
+
+    def del_cet_hook(self, uc: object, handle: int) -> bool:
+        if self._cet_sites.pop(handle, None) is None:
+            return False
+        _hook_del(uc, handle)
+        return True
 
     def install_mmu(self, uc: object, miss: MissFn) -> None:
         from unicorn import UC_HOOK_TLB_FILL
@@ -341,7 +391,8 @@ class NativeEngine(_EngineBase):
         self._lib.ss_free(self._ptr)
 
 
-def _hook_add(uc: object, htype: int, callback: int, user_data: int) -> int:
+def _hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: int = 1,
+              end: int = 0) -> int:
     """uc_hook_add with a raw C function pointer (bypasses the binding's wrapper)."""
     from unicorn.unicorn_py3.unicorn import uclib
 
@@ -349,10 +400,16 @@ def _hook_add(uc: object, htype: int, callback: int, user_data: int) -> int:
     fn = uclib.uc_hook_add
     err = fn(uc._uch, ctypes.byref(handle), ctypes.c_int(htype),  # type: ignore[attr-defined]
              ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
-             ctypes.c_uint64(1), ctypes.c_uint64(0))
+             ctypes.c_uint64(begin), ctypes.c_uint64(end))
     if err:
         raise RuntimeError(f"uc_hook_add failed: {err}")
     return handle.value
+
+
+def _hook_del(uc: object, handle: int) -> None:
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    uclib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@
 #define EV_BUDGET 3   /* quantum used up: stopped at a block start */
 #define EV_DECODE 4   /* decode callback asked to stop (error) */
 
+#define L0_SIZE 256 /* entries of the direct-mapped block cache (a power of two) */
+
 #define CET_SHSTK_EN 1u
 #define SSR_WRITABLE 1u
 
@@ -42,6 +44,8 @@
 typedef int (*uc_reg_read_t)(void *uc, int regid, void *value);
 typedef int (*uc_reg_write_t)(void *uc, int regid, const void *value);
 typedef int (*uc_emu_stop_t)(void *uc);
+
+typedef void (*code_hook_t)(void *uc, uint64_t addr, uint32_t size, void *user_data);
 
 struct ss_cpu;
 typedef int (*decode_cb_t)(struct ss_cpu *cpu, uint64_t addr, uint32_t size);
@@ -132,11 +136,27 @@ typedef struct ss_cpu {
     /* emu_start's `until` page: Unicorn translates it (for fetch) when a run ends */
     uint64_t exit_page;
     uint64_t exit_phys;
-    /* the block seen last: loops re-enter the same block, skip the hash for them */
-    ss_block last;
+    /* CET instructions the site hook does not handle itself go to Python */
+    code_hook_t cet_slow;
+    /* a small direct-mapped copy of the hot blocks, in front of the hash table: the
+     * hook runs once per executed block, and a probe of the big table there costs as
+     * much as the rest of the hook (cache misses, a loop, a copy) */
+    ss_block l0[L0_SIZE];
 } ss_cpu;
 
+/* One hooked CET instruction (UC_HOOK_CODE on its address; Unicorn runs it as a NOP). */
+typedef struct {
+    ss_cpu *cpu;
+    uint64_t op;  /* CET_* below */
+    int64_t reg;  /* Unicorn id of the 64-bit register operand */
+} ss_cet_site;
+
+#define CET_RDSSPQ 1
+#define CET_RDSSPD 2
+#define CET_INCSSPQ 3
+
 size_t ss_sizeof_cpu(void) { return sizeof(ss_cpu); }
+size_t ss_sizeof_cet_site(void) { return sizeof(ss_cet_site); }
 size_t ss_sizeof_block(void) { return sizeof(ss_block); }
 size_t ss_sizeof_region(void) { return sizeof(ss_region); }
 size_t ss_sizeof_vma(void) { return sizeof(ss_vma); }
@@ -144,6 +164,12 @@ size_t ss_sizeof_vma(void) { return sizeof(ss_vma); }
 static inline uint64_t hash_addr(uint64_t addr) {
     return (addr ^ (addr >> 17)) * 0x9E3779B97F4A7C15ull;
 }
+
+static inline ss_block *l0_slot(ss_cpu *c, uint64_t addr) {
+    return &c->l0[(addr ^ (addr >> 8)) & (L0_SIZE - 1)];
+}
+
+static void l0_clear(ss_cpu *c) { memset(c->l0, 0, sizeof c->l0); }
 
 int ss_cache_init(ss_cpu *c, uint64_t log2cap) {
     uint64_t cap = 1ull << log2cap;
@@ -153,6 +179,7 @@ int ss_cache_init(ss_cpu *c, uint64_t log2cap) {
     c->cache = t;
     c->cache_mask = cap - 1;
     c->cache_used = 0;
+    l0_clear(c);
     return 0;
 }
 
@@ -185,7 +212,8 @@ static int cache_grow(ss_cpu *c) {
 
 int ss_cache_insert(ss_cpu *c, const ss_block *blk) {
     if (!blk->addr) return -1;
-    if (c->last.addr == blk->addr) c->last.addr = 0;
+    ss_block *hot = l0_slot(c, blk->addr);
+    if (hot->addr == blk->addr) hot->addr = 0;
     if ((c->cache_used + 1) * 4 > (c->cache_mask + 1) * 3 && cache_grow(c) != 0) return -1;
     ss_block *b = cache_find(c, blk->addr);
     if (!b->addr) c->cache_used++;
@@ -196,7 +224,7 @@ int ss_cache_insert(ss_cpu *c, const ss_block *blk) {
 /* Forget blocks that overlap [start, end): code unmapped, remapped or rewritten.
  * Rebuilds the table, since open addressing cannot simply punch holes. */
 void ss_cache_invalidate(ss_cpu *c, uint64_t start, uint64_t end) {
-    c->last.addr = 0;
+    l0_clear(c);
     uint64_t cap = c->cache_mask + 1;
     ss_block *old = c->cache;
     ss_block *t = calloc(cap, sizeof(ss_block));
@@ -382,7 +410,7 @@ static void stop_with(ss_cpu *c, void *uc, uint64_t ev) {
 }
 
 /* Complete the CALL or RET that ended the previous block; 0 if it faulted. */
-int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
+static inline int resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     uint64_t kind = c->pending;
     c->pending = K_NONE;
     if (kind == K_CALL) {
@@ -424,23 +452,24 @@ int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     return 1;
 }
 
+int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
+    return resolve_pending(c, uc, target);
+}
+
 /* UC_HOOK_BLOCK callback. */
 void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
     ss_cpu *c = (ss_cpu *)user_data;
-    if (c->pending && !ss_resolve_pending(c, uc, addr)) return;
+    if (c->pending && !resolve_pending(c, uc, addr)) return;
     c->blocks++;
     if (c->budget && c->blocks >= c->budget) {
         c->blocks--; /* the block did not run; it will be counted when it does */
         stop_with(c, uc, EV_BUDGET);
         return;
     }
-    ss_block *b;
-    if (c->last.addr == addr && c->last.size == size) {
-        b = &c->last;
-        goto found;
-    }
-    b = cache_find(c, addr);
-    if (!b->addr || b->size != size) {
+    ss_block *b = l0_slot(c, addr);
+    if (b->addr == addr && b->size == size) goto found;
+    ss_block *full = cache_find(c, addr);
+    if (!full->addr || full->size != size) {
         int r = c->decode(c, addr, size);
         if (r == DECODE_RESTART) {
             /* Hooks were added for this block: retranslate it before it runs. */
@@ -453,10 +482,10 @@ void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
             stop_with(c, uc, EV_DECODE);
             return;
         }
-        b = cache_find(c, addr);
-        if (!b->addr) return;
+        full = cache_find(c, addr);
+        if (!full->addr) return;
     }
-    c->last = *b;
+    *b = *full;
 found:
     c->insns += b->ninsns;
     if (!(c->cet & CET_SHSTK_EN) || b->kind == K_NONE) return;
@@ -472,3 +501,34 @@ found:
 
 /* Address of the hook, for uc_hook_add through ctypes. */
 void *ss_block_hook_ptr(void) { return (void *)&ss_block_hook; }
+
+/* UC_HOOK_CODE callback for RDSSP and INCSSPQ, the CET instructions that run in hot
+ * paths (setjmp/longjmp, the C++ unwinder): the common case here, anything unusual
+ * (shadow stacks off for INCSSP: #UD; a slot that is not shadow stack: #PF) in Python,
+ * whose cet.py defines the semantics this mirrors. */
+void ss_cet_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
+    ss_cet_site *site = (ss_cet_site *)user_data;
+    ss_cpu *c = site->cpu;
+    int enabled = (c->cet & CET_SHSTK_EN) != 0;
+    switch (site->op) {
+    case CET_RDSSPQ:
+    case CET_RDSSPD:
+        if (!enabled) return; /* a NOP: software pre-zeroes the register to see that */
+        reg_set(c, uc, site->reg, site->op == CET_RDSSPQ ? c->ssp : (c->ssp & 0xFFFFFFFFu));
+        return;
+    case CET_INCSSPQ:
+        if (enabled) {
+            uint64_t n = reg_get(c, uc, site->reg) & 0xFF;
+            uint64_t last = c->ssp + 8 * (n ? n - 1 : 0);
+            /* the first and the last popped slots are read */
+            if (ss_slot(c, c->ssp) && ss_slot(c, last)) {
+                c->ssp += 8 * n;
+                return;
+            }
+        }
+        break;
+    }
+    c->cet_slow(uc, addr, size, NULL);
+}
+
+void *ss_cet_hook_ptr(void) { return (void *)&ss_cet_hook; }
