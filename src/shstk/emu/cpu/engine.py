@@ -232,7 +232,11 @@ class _SsCpu(ctypes.Structure):
         ("mmu_present", ctypes.c_uint64), ("tlb_fills", ctypes.c_uint64),
         ("exit_page", ctypes.c_uint64), ("exit_phys", ctypes.c_uint64),
         ("cet_slow", _HOOK_CFUNC),
-        ("l0", _SsBlock * 256),  # L0_SIZE
+        ("cs_iter", ctypes.c_void_p), ("cs_handle", ctypes.c_uint64), ("cs_insn", ctypes.c_void_p),
+        ("cs_off_address", ctypes.c_uint64), ("cs_off_size", ctypes.c_uint64),
+        ("cs_off_mnemonic", ctypes.c_uint64), ("cs_off_op_str", ctypes.c_uint64),
+        ("native_decodes", ctypes.c_uint64),
+        ("l0", _SsBlock * 1024),  # L0_SIZE
     ]
 
 
@@ -268,7 +272,7 @@ def native_library() -> ctypes.CDLL | None:
                 lib.ss_sizeof_cet_site() != ctypes.sizeof(_SsCetSite):
             return None
         lib.ss_vma_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
-                                   ctypes.c_uint64, ctypes.c_uint64]
+                                   ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64]
         lib.ss_vma_del.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_tlb_fill_ptr.restype = ctypes.c_void_p
         lib.ss_cache_init.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
@@ -313,6 +317,10 @@ class NativeEngine(_EngineBase):
             raise MemoryError("shadow-stack block cache")
         self._decode_cb: _DECODE_CFUNC | None = None
         self._cet_slow_cb: _HOOK_CFUNC | None = None
+        self._cs: object = None
+        self._cs_insn: int | None = None
+        if os.environ.get("SHSTK_PY_DECODE") != "1":  # for comparing the two decoders
+            self._setup_decoder()
         self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
@@ -360,8 +368,8 @@ class NativeEngine(_EngineBase):
         self._c.miss = self._miss_cb
         _hook_add(uc, UC_HOOK_TLB_FILL, self._lib.ss_tlb_fill_ptr(), self._ptr)
 
-    def vma_set(self, start: int, end: int, phys: int, perms: int) -> None:
-        if self._lib.ss_vma_set(self._ptr, start, end, phys, perms) != 0:
+    def vma_set(self, start: int, end: int, phys: int, perms: int, host: int) -> None:
+        if self._lib.ss_vma_set(self._ptr, start, end, phys, perms, host) != 0:
             raise MemoryError("page table")
 
     def vma_del(self, start: int) -> None:
@@ -389,6 +397,41 @@ class NativeEngine(_EngineBase):
 
     def close(self) -> None:
         self._lib.ss_free(self._ptr)
+        if self._cs_insn:
+            import capstone
+
+            capstone._cs.cs_free(self._cs_insn, 1)
+            self._cs_insn = None
+
+    def _setup_decoder(self) -> None:
+        """Let the hook decode blocks itself with capstone's C library (the one the
+        Python binding loaded), so that Python sees only blocks with CET instructions."""
+        import capstone
+
+        lib = capstone._cs
+        try:
+            iter_fn = ctypes.cast(lib.cs_disasm_iter, ctypes.c_void_p).value
+            lib.cs_malloc.restype = ctypes.c_void_p
+            lib.cs_malloc.argtypes = [ctypes.c_size_t]
+        except AttributeError:
+            return  # an old capstone: Python decodes every block
+        self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self._cs_insn = lib.cs_malloc(self._cs.csh)
+        if not self._cs_insn:
+            return
+        layout = capstone._cs_insn
+        c = self._c
+        c.cs_handle = self._cs.csh.value
+        c.cs_insn = self._cs_insn
+        c.cs_off_address = layout.address.offset
+        c.cs_off_size = layout.size.offset
+        c.cs_off_mnemonic = layout.mnemonic.offset
+        c.cs_off_op_str = layout.op_str.offset
+        c.cs_iter = iter_fn
+
+    @property
+    def native_decodes(self) -> int:
+        return self._c.native_decodes
 
 
 def _hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: int = 1,
@@ -463,7 +506,7 @@ class PyEngine(_EngineBase):
         self._tlb_cb = _TLB_CFUNC(self._tlb_fill)
         _hook_add(uc, UC_HOOK_TLB_FILL, ctypes.cast(self._tlb_cb, ctypes.c_void_p).value or 0, 0)
 
-    def vma_set(self, start: int, end: int, phys: int, perms: int) -> None:
+    def vma_set(self, start: int, end: int, phys: int, perms: int, host: int) -> None:
         i = bisect.bisect_left(self._vma_starts, start)
         if i < len(self._vmas) and self._vma_starts[i] == start:
             self._vmas[i] = (start, end, phys, perms)

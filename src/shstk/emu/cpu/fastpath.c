@@ -32,7 +32,7 @@
 #define EV_BUDGET 3   /* quantum used up: stopped at a block start */
 #define EV_DECODE 4   /* decode callback asked to stop (error) */
 
-#define L0_SIZE 256 /* entries of the direct-mapped block cache (a power of two) */
+#define L0_SIZE 1024 /* entries of the direct-mapped block cache (a power of two) */
 
 #define CET_SHSTK_EN 1u
 #define SSR_WRITABLE 1u
@@ -46,6 +46,8 @@ typedef int (*uc_reg_write_t)(void *uc, int regid, const void *value);
 typedef int (*uc_emu_stop_t)(void *uc);
 
 typedef void (*code_hook_t)(void *uc, uint64_t addr, uint32_t size, void *user_data);
+typedef int (*cs_iter_t)(size_t handle, const uint8_t **code, size_t *size, uint64_t *address,
+                         void *insn); /* cs_disasm_iter (returns bool) */
 
 struct ss_cpu;
 typedef int (*decode_cb_t)(struct ss_cpu *cpu, uint64_t addr, uint32_t size);
@@ -56,6 +58,7 @@ typedef struct {
     uint64_t start, end; /* guest virtual range */
     uint64_t phys;       /* physical address of start (inside the arena) */
     uint64_t perms;      /* UC_PROT_* for the TLB entry */
+    uint64_t host;       /* host address of start (for the decoder) */
 } ss_vma;
 
 /* struct uc_tlb_entry from unicorn.h */
@@ -138,6 +141,13 @@ typedef struct ss_cpu {
     uint64_t exit_phys;
     /* CET instructions the site hook does not handle itself go to Python */
     code_hook_t cet_slow;
+    /* capstone, for decoding blocks here (cs_disasm_iter on a handle without detail);
+     * offsets into its cs_insn come from the Python binding's description of it */
+    cs_iter_t cs_iter;
+    uint64_t cs_handle;
+    uint8_t *cs_insn;
+    uint64_t cs_off_address, cs_off_size, cs_off_mnemonic, cs_off_op_str;
+    uint64_t native_decodes;
     /* a small direct-mapped copy of the hot blocks, in front of the hash table: the
      * hook runs once per executed block, and a probe of the big table there costs as
      * much as the rest of the hook (cache misses, a loop, a copy) */
@@ -166,7 +176,7 @@ static inline uint64_t hash_addr(uint64_t addr) {
 }
 
 static inline ss_block *l0_slot(ss_cpu *c, uint64_t addr) {
-    return &c->l0[(addr ^ (addr >> 8)) & (L0_SIZE - 1)];
+    return &c->l0[(addr * 0x9E3779B97F4A7C15ull) >> 54 & (L0_SIZE - 1)];
 }
 
 static void l0_clear(ss_cpu *c) { memset(c->l0, 0, sizeof c->l0); }
@@ -287,12 +297,14 @@ static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
 }
 
 /* Insert or replace the VMA starting at `start` (VMAs never overlap). */
-int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms) {
+int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms,
+               uint64_t host) {
     uint64_t i = vma_lower_bound(c, start);
     if (i < c->nvmas && c->vmas[i].start == start) {
         c->vmas[i].end = end;
         c->vmas[i].phys = phys;
         c->vmas[i].perms = perms;
+        c->vmas[i].host = host;
         return 0;
     }
     if (c->nvmas == c->cap_vmas) {
@@ -307,6 +319,7 @@ int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t 
     c->vmas[i].end = end;
     c->vmas[i].phys = phys;
     c->vmas[i].perms = perms;
+    c->vmas[i].host = host;
     c->nvmas++;
     return 0;
 }
@@ -452,6 +465,79 @@ static inline int resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     return 1;
 }
 
+/* --- decoding blocks ---------------------------------------------------------- */
+
+#define MAX_BLOCK_BYTES 8192 /* a translation block spans at most two pages */
+
+/* The block's bytes, as far as they are mapped (mm.read_code in Python). */
+static uint32_t read_code(ss_cpu *c, uint64_t addr, uint8_t *buf, uint32_t size) {
+    uint32_t got = 0;
+    while (got < size) {
+        ss_vma *v = vma_find(c, addr + got);
+        if (!v || !v->host) break;
+        uint64_t n = v->end - (addr + got);
+        if (n > size - got) n = size - got;
+        memcpy(buf + got, (const void *)(uintptr_t)(v->host + (addr + got - v->start)), n);
+        got += (uint32_t)n;
+    }
+    return got;
+}
+
+/* FF /3 is CALL m16:64 (far); capstone names it plain `call`. */
+static int far_indirect_call(const uint8_t *raw, uint64_t n) {
+    static const uint8_t legacy[] = {0x66, 0x67, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64,
+                                     0x65, 0xF0};
+    uint64_t i = 0;
+    while (i < n && memchr(legacy, raw[i], sizeof legacy)) i++;
+    if (i < n && raw[i] >= 0x40 && raw[i] <= 0x4F) i++;
+    return i + 1 < n && raw[i] == 0xFF && ((raw[i + 1] >> 3) & 7) == 3;
+}
+
+static int is_nop_cet(const char *mn) {
+    return !strcmp(mn, "rdsspq") || !strcmp(mn, "rdsspd") || !strcmp(mn, "incsspq") ||
+           !strcmp(mn, "incsspd");
+}
+
+/* decode.py's Decoder.block, in C: 1 when the block went into the cache, 0 when Python
+ * must decode it (no decoder here, or a CET instruction that needs a hook). */
+static int native_decode(ss_cpu *c, uint64_t addr, uint32_t size) {
+    if (!c->cs_iter || size > MAX_BLOCK_BYTES) return 0;
+    uint8_t buf[MAX_BLOCK_BYTES];
+    uint32_t n = read_code(c, addr, buf, size);
+    const uint8_t *p = buf;
+    size_t left = n;
+    uint64_t a = addr, last = addr, last_size = 0;
+    uint32_t count = 0;
+    const char *mn = (const char *)c->cs_insn + c->cs_off_mnemonic;
+    while (c->cs_iter((size_t)c->cs_handle, &p, &left, &a, c->cs_insn)) {
+        count++;
+        last = *(const uint64_t *)(c->cs_insn + c->cs_off_address);
+        last_size = *(const uint16_t *)(c->cs_insn + c->cs_off_size);
+        if (is_nop_cet(mn)) return 0;
+    }
+    ss_block b = {0};
+    b.addr = addr;
+    b.last = last;
+    b.size = n;
+    b.ninsns = count;
+    b.kind = K_NONE;
+    /* Only an instruction that really ends the block is a transfer we track. */
+    if (count && last + last_size == addr + n) {
+        const char *op = strrchr(mn, ' '); /* drop bnd / notrack / rep prefixes */
+        op = op ? op + 1 : mn;
+        if (!strcmp(op, "call")) {
+            if (!far_indirect_call(buf + (last - addr), n - (last - addr))) b.kind = K_CALL;
+        } else if (!strcmp(op, "ret")) {
+            const char *ops = (const char *)c->cs_insn + c->cs_off_op_str;
+            b.kind = K_RET;
+            b.ret_imm = ops[0] ? (uint16_t)strtoull(ops, NULL, 0) : 0;
+        }
+    }
+    if (ss_cache_insert(c, &b) != 0) return 0;
+    c->native_decodes++;
+    return 1;
+}
+
 int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     return resolve_pending(c, uc, target);
 }
@@ -470,7 +556,7 @@ void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
     if (b->addr == addr && b->size == size) goto found;
     ss_block *full = cache_find(c, addr);
     if (!full->addr || full->size != size) {
-        int r = c->decode(c, addr, size);
+        int r = native_decode(c, addr, size) ? DECODE_OK : c->decode(c, addr, size);
         if (r == DECODE_RESTART) {
             /* Hooks were added for this block: retranslate it before it runs. */
             c->blocks--;

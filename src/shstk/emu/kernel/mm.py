@@ -332,16 +332,17 @@ class AddressSpace:
 
     # --- insertion / removal (keeps Unicorn in step) ------------------------------------
     @staticmethod
-    def _page_table_entries(v: Vma) -> list[tuple[int, int, int, int]]:
+    def _page_table_entries(v: Vma) -> list[tuple[int, int, int, int, int]]:
         """The VMA's entries in the engine's page table. Pages of a file mapping wholly
         past the end of the file get no access at all: touching them is SIGBUS."""
         eof_start = v.eof_start()
         if eof_start is None:
-            return [(v.start, v.end, v.phys, v.uc_prot())]
+            return [(v.start, v.end, v.phys, v.uc_prot(), v.host)]
         entries = []
         if eof_start > v.start:
-            entries.append((v.start, eof_start, v.phys, v.uc_prot()))
-        entries.append((eof_start, v.end, v.phys + (eof_start - v.start), 0))
+            entries.append((v.start, eof_start, v.phys, v.uc_prot(), v.host))
+        # no host address: the decoder must not read past the end of the file (SIGBUS)
+        entries.append((eof_start, v.end, v.phys + (eof_start - v.start), 0, 0))
         return entries
 
     def _insert(self, v: Vma) -> None:
@@ -361,7 +362,7 @@ class AddressSpace:
         i = self.vmas.index(v)
         del self.vmas[i]
         del self._starts[i]
-        for start, _end, _phys, _prot in self._page_table_entries(v):
+        for start, *_rest in self._page_table_entries(v):
             self.cpu.engine.vma_del(start)
         if flush:
             self.cpu.flush_tlb()
