@@ -91,4 +91,6 @@ def interleave(contenders: dict[str, Callable[[], float]], reps: int) -> dict[st
 
 
 def fmt_s(x: float) -> str:
+    if x < 0.01:
+        return f"{x * 1000:.1f} ms"
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"

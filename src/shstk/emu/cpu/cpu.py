@@ -76,6 +76,18 @@ class CpuClient(Protocol):
     def unmapped_access(self, cpu: Cpu, addr: int, write: bool) -> bool: ...
 
 
+# a memory operand: displacement, base, index, scale, segment (register names)
+_MemOperand = tuple[int, str | None, str | None, int, str | None]
+_CetShape = tuple[int, str, str | None, _MemOperand | None]  # size, mnemonic, reg, mem
+
+
+def _mem_operand(insn: object, op: object) -> _MemOperand:
+    m = op.mem  # type: ignore[attr-defined]
+    name = insn.reg_name  # type: ignore[attr-defined]
+    return (m.disp, name(m.base) if m.base else None, name(m.index) if m.index else None,
+            m.scale, name(m.segment) if m.segment else None)
+
+
 @dataclass(slots=True)
 class _CetInsn:
     address: int
@@ -104,6 +116,7 @@ class Cpu:
         self._hook_error: BaseException | None = None
         self._stop_requested = False
         self._cet_hooks: dict[int, int] = {}  # site -> hook handle
+        self._cet_shapes: dict[int, tuple[bytes, _CetShape | None]] = {}
         self._cpuid_cache: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         self._hooks_keepalive: list[object] = []
         self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
@@ -237,7 +250,8 @@ class Cpu:
         for insn in self._detail.disasm(code, rip, 1):
             for op in insn.operands:
                 if op.type == CX.X86_OP_MEM:
-                    accesses.append((self._effective_address(insn, op), max(op.size, 1)))
+                    ea = self._effective_address(rip + insn.size, _mem_operand(insn, op))
+                    accesses.append((ea, max(op.size, 1)))
             op_name = insn.mnemonic.rsplit(" ", 1)[-1]
             rsp = self.reg("rsp")
             if op_name.startswith(("push", "call")):
@@ -373,6 +387,8 @@ class Cpu:
     def invalidate_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed or went away: forget what was decoded there."""
         self.engine.invalidate(start, end)
+        for addr in [a for a in self._cet_shapes if start <= a < end]:
+            del self._cet_shapes[addr]
         for site in [s for s in self._cet_hooks if start <= s < end]:
             handle = self._cet_hooks.pop(site)
             if not self.engine.del_cet_hook(self.uc, handle):
@@ -384,35 +400,45 @@ class Cpu:
 
     def _cet_insn(self, addr: int) -> _CetInsn | None:
         code = self.read_code(addr, 16)
+        shape = self._cet_shapes.get(addr)
+        if shape is None or shape[0] != code:
+            shape = (code, self._cet_shape(code, addr))
+            self._cet_shapes[addr] = shape
+        decoded = shape[1]
+        if decoded is None:
+            return None
+        size, mnemonic, reg_op, mem = decoded
+        ea = self._effective_address(addr + size, mem) if mem is not None else None
+        return _CetInsn(addr, size, mnemonic, reg_op, ea)
+
+    def _cet_shape(self, code: bytes, addr: int) -> _CetShape | None:
+        """What capstone says about the instruction, kept per address (with its bytes):
+        a CET instruction in a loop (a coroutine switch) is decoded once."""
         for insn in self._detail.disasm(code, addr, 1):
             reg_op: str | None = None
-            mem: int | None = None
+            mem: _MemOperand | None = None
             for op in insn.operands:
                 if op.type == CX.X86_OP_REG:
                     reg_op = insn.reg_name(op.reg)
                 elif op.type == CX.X86_OP_MEM:
-                    mem = self._effective_address(insn, op)
-            return _CetInsn(insn.address, insn.size, insn.mnemonic, reg_op, mem)
+                    mem = _mem_operand(insn, op)
+            return insn.size, insn.mnemonic, reg_op, mem
         return None
 
-    def _effective_address(self, insn: object, op: object) -> int:
-        m = op.mem  # type: ignore[attr-defined]
-        name = insn.reg_name  # type: ignore[attr-defined]
-        addr = m.disp
+    def _effective_address(self, next_rip: int, mem: _MemOperand) -> int:
+        disp, base, index, scale, segment = mem
+        addr = disp
         wide = True
-        if m.base:
-            base = name(m.base)
+        if base is not None:
             if base == "rip":
-                addr += insn.address + insn.size  # type: ignore[attr-defined]
+                addr += next_rip
             else:
                 wide = not base.startswith("e")
                 addr += self.reg(_gpr64(base))
-        if m.index:
-            addr += self.reg(_gpr64(name(m.index))) * m.scale
-        if m.segment:
-            seg = name(m.segment)
-            if seg in ("fs", "gs"):
-                addr += self.reg(f"{seg}_base")
+        if index is not None:
+            addr += self.reg(_gpr64(index)) * scale
+        if segment in ("fs", "gs"):
+            addr += self.reg(f"{segment}_base")
         return addr & (0xFFFFFFFFFFFFFFFF if wide else 0xFFFFFFFF)
 
     def _on_cet_nop(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
