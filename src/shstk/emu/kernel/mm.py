@@ -167,7 +167,7 @@ def copy_private_block(block: HostBlock, pm: PhysMemory, ranges: list[tuple[int,
             physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=False,
                             writable=True)
     for off, n in ranges:
-        hostmem.copy(host + off, block.host + off, n)
+        hostmem.copy_fresh(host + off, block.host + off, n)
     return HostBlock(pm, phys, host, block.size, False, own, block.fd_offset, block.file_len)
 
 
