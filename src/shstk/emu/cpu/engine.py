@@ -21,7 +21,7 @@ import ctypes
 import os
 import struct
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,27 +66,43 @@ class _Regions:
 
     def __init__(self) -> None:
         self._regions: list[tuple[int, int, memoryview, bool]] = []
+        self._starts: list[int] = []
         self._last: tuple[int, int, memoryview, bool] | None = None
 
-    def set(self, regions: Iterable[Region]) -> None:
-        self._regions = [
-            (r.start, r.end, memoryview((ctypes.c_char * (r.end - r.start)).from_address(r.host))
-             .cast("B"), r.writable)
-            for r in sorted(regions, key=lambda r: r.start)
-        ]
+    @staticmethod
+    def _entry(r: Region) -> tuple[int, int, memoryview, bool]:
+        view = memoryview((ctypes.c_char * (r.end - r.start)).from_address(r.host)).cast("B")
+        return (r.start, r.end, view, r.writable)
+
+    def add(self, r: Region) -> None:
+        """One more shadow-stack VMA (or a new version of the one at r.start)."""
+        i = bisect.bisect_left(self._starts, r.start)
+        if i < len(self._starts) and self._starts[i] == r.start:
+            self._regions[i] = self._entry(r)
+        else:
+            self._starts.insert(i, r.start)
+            self._regions.insert(i, self._entry(r))
+        self._last = None
+
+    def remove(self, start: int) -> None:
+        i = bisect.bisect_left(self._starts, start)
+        if i < len(self._starts) and self._starts[i] == start:
+            del self._starts[i]
+            del self._regions[i]
         self._last = None
 
     def find(self, addr: int) -> tuple[int, int, memoryview, bool] | None:
         last = self._last
         if last is not None and last[0] <= addr and addr + 8 <= last[1]:
             return last
-        for reg in self._regions:
-            if reg[0] <= addr < reg[1]:
-                if addr + 8 > reg[1]:
-                    return None
-                self._last = reg
-                return reg
-        return None
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i < 0:
+            return None
+        reg = self._regions[i]
+        if addr >= reg[1] or addr + 8 > reg[1]:
+            return None
+        self._last = reg
+        return reg
 
     def slot(self, addr: int) -> tuple[memoryview, int] | None:
         """Where a shadow-stack access at `addr` lands, or None if it must fault."""
@@ -129,6 +145,13 @@ class _EngineBase:
         if slot is None:
             return None
         return struct.unpack_from("<I", slot[0], slot[1] + (addr & 7))[0]
+
+    # --- shadow-stack regions (one per shadow-stack VMA) ----------------------------
+    def add_region(self, r: Region) -> None:
+        self.regions.add(r)
+
+    def remove_region(self, start: int) -> None:
+        self.regions.remove(start)
 
     # --- CET instruction sites -----------------------------------------------------
     def set_cet_slow_path(self, hook: Callable[[object, int, int, object], None]) -> None:
@@ -279,8 +302,10 @@ def native_library() -> ctypes.CDLL | None:
         lib.ss_cache_insert.argtypes = [ctypes.c_void_p, ctypes.POINTER(_SsBlock)]
         lib.ss_cache_invalidate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
         lib.ss_cache_lookup.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(_SsBlock)]
-        lib.ss_set_regions.argtypes = [ctypes.c_void_p, ctypes.POINTER(_SsRegion), ctypes.c_uint64]
         lib.ss_free.argtypes = [ctypes.c_void_p]
+        lib.ss_region_add.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
+                                      ctypes.c_uint64, ctypes.c_uint64]
+        lib.ss_region_del.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_resolve_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_block_hook_ptr.restype = ctypes.c_void_p
         lib.ss_cet_hook_ptr.restype = ctypes.c_void_p
@@ -375,14 +400,15 @@ class NativeEngine(_EngineBase):
     def vma_del(self, start: int) -> None:
         self._lib.ss_vma_del(self._ptr, start)
 
-    def set_regions(self, regions: Iterable[Region]) -> None:
-        regs = sorted(regions, key=lambda r: r.start)
-        self.regions.set(regs)
-        arr = (_SsRegion * max(1, len(regs)))()
-        for i, r in enumerate(regs):
-            arr[i] = _SsRegion(r.start, r.end, r.host, 1 if r.writable else 0)
-        if self._lib.ss_set_regions(self._ptr, arr, len(regs)) != 0:
+    def add_region(self, r: Region) -> None:
+        self.regions.add(r)
+        if self._lib.ss_region_add(self._ptr, r.start, r.end, r.host,
+                                   1 if r.writable else 0) != 0:
             raise MemoryError("shadow-stack region table")
+
+    def remove_region(self, start: int) -> None:
+        self.regions.remove(start)
+        self._lib.ss_region_del(self._ptr, start)
 
     def insert_block(self, b: BlockInfo) -> None:
         blk = _SsBlock(b.addr, b.last, b.size, b.ninsns, b.kind, b.ret_imm, 0)
@@ -494,9 +520,6 @@ class PyEngine(_EngineBase):
         self._reg_rsp = reg_rsp
         self._hook_cb = _HOOK_CFUNC(self._make_hook())
         _hook_add(uc, UC_HOOK_BLOCK, ctypes.cast(self._hook_cb, ctypes.c_void_p).value or 0, 0)
-
-    def set_regions(self, regions: Iterable[Region]) -> None:
-        self.regions.set(regions)
 
     # --- the page table (mirrors ss_tlb_fill in fastpath.c) ---------------------------
     def install_mmu(self, uc: object, miss: MissFn) -> None:

@@ -258,18 +258,48 @@ int ss_cache_lookup(ss_cpu *c, uint64_t addr, ss_block *out) {
     return 1;
 }
 
-/* Replace the shadow-stack region table (kept sorted by the caller). */
-int ss_set_regions(ss_cpu *c, const ss_region *regions, uint64_t n) {
-    if (n > c->cap_regions) {
-        ss_region *r = realloc(c->regions, n * sizeof(ss_region));
+/* Insert one shadow-stack region (regions never overlap) or replace the one at `start`. */
+int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64_t flags) {
+    uint64_t i = 0, lo = 0, hi = c->nregions;
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        if (c->regions[mid].start < start) lo = mid + 1;
+        else hi = mid;
+    }
+    i = lo;
+    if (i < c->nregions && c->regions[i].start == start) {
+        c->regions[i] = (ss_region){start, end, host, flags};
+        c->last_region = 0;
+        return 0;
+    }
+    if (c->nregions == c->cap_regions) {
+        uint64_t cap = c->cap_regions ? c->cap_regions * 2 : 16;
+        ss_region *r = realloc(c->regions, cap * sizeof(ss_region));
         if (!r) return -1;
         c->regions = r;
-        c->cap_regions = n;
+        c->cap_regions = cap;
     }
-    if (n) memcpy(c->regions, regions, n * sizeof(ss_region));
-    c->nregions = n;
+    memmove(&c->regions[i + 1], &c->regions[i], (c->nregions - i) * sizeof(ss_region));
+    c->regions[i] = (ss_region){start, end, host, flags};
+    c->nregions++;
     c->last_region = 0;
     return 0;
+}
+
+int ss_region_del(ss_cpu *c, uint64_t start) {
+    for (uint64_t i = 0, lo = 0, hi = c->nregions; lo < hi;) {
+        i = (lo + hi) / 2;
+        if (c->regions[i].start < start) lo = i + 1;
+        else if (c->regions[i].start > start) hi = i;
+        else {
+            memmove(&c->regions[i], &c->regions[i + 1],
+                    (c->nregions - i - 1) * sizeof(ss_region));
+            c->nregions--;
+            c->last_region = 0;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 void ss_free(ss_cpu *c) {

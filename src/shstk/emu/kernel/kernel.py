@@ -394,6 +394,8 @@ class Kernel:
             ran = cpu.engine.insns - self._run_start_insns
             self.total_insns += ran
             t.cpu_ns += ran * NS_PER_INSN
+            if t.released:  # it exited in this slice: the group keeps its time
+                t.proc.dead_cpu_ns += ran * NS_PER_INSN
             self._running_cpu = None
             self.run_deferred()
         if result.why == FAULTED and result.fault is not None:
@@ -515,6 +517,11 @@ class Kernel:
             t.cpu.current = None
             t.cpu.request_stop()
         self.tasks.pop(t.tid, None)
+        if proc.threads and t is not proc.threads[0]:
+            # release_task(): a thread other than the leader leaves the group at once
+            proc.threads.remove(t)
+            proc.dead_cpu_ns += t.cpu_ns
+            t.released = True
         if not proc.live_threads():
             status = proc.group_exit_code if proc.group_exit_code is not None \
                 else (code & 0xFF) << 8

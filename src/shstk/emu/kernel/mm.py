@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -271,6 +271,12 @@ class AddressSpace:
         self.pm = PhysMemory(cpu.uc)
         self.vmas: list[Vma] = []
         self._starts: list[int] = []
+        self._shadow: dict[int, Vma] = {}  # the shadow-stack VMAs, by start
+        # unmapped_area_topdown: (low, high, start_gap) -> (limit, length): every gap
+        # above `limit` is too small for `length` (or more). Mapping only shrinks gaps;
+        # an unmap above `limit` forgets the hint (vm_unmapped_area's augmented tree
+        # answers this in O(log n) in Linux; without it, thread stacks cost O(n) each).
+        self._topdown_hint: dict[tuple[int, int, int], tuple[int, int]] = {}
         self.start_brk = 0
         self.brk = 0
         self.heap: Vma | None = None
@@ -278,7 +284,7 @@ class AddressSpace:
         self.start_stack = 0
         self.mmap_base = self._mmap_base(stack_rlimit)
         self.arg_start = self.arg_end = self.env_start = self.env_end = 0
-        self.on_shadow_stacks_changed: Callable[[], None] = self._sync_shadow_regions
+        self.engine_live = True  # False once the machine is being torn down
         cpu.read_code = self.read_code
         exit_phys, exit_host = self.pm.alloc(PAGE)
         physmem.back_anonymous(exit_host, PAGE)
@@ -353,15 +359,24 @@ class AddressSpace:
         for entry in self._page_table_entries(v):
             self.cpu.engine.vma_set(*entry)
         if v.shadow_stack:
-            self.on_shadow_stacks_changed()
+            self._shadow[v.start] = v
+            if self.engine_live:
+                from shstk.emu.cpu.engine import Region
+
+                self.cpu.engine.add_region(Region(v.start, v.end, v.host,
+                                                  bool(v.flags & VM_WRITE)))
 
     def _remove(self, v: Vma, *, release_pages: bool = True, flush: bool = True) -> None:
         if v.flags & VM_EXEC:
             # before the translation goes: Unicorn finds the code's pages through it
             self.cpu.invalidate_code(v.start, v.end)
-        i = self.vmas.index(v)
+        i = bisect.bisect_left(self._starts, v.start)
+        assert self.vmas[i] is v
         del self.vmas[i]
         del self._starts[i]
+        if self._topdown_hint:
+            self._topdown_hint = {key: hint for key, hint in self._topdown_hint.items()
+                                  if v.end <= hint[0]}
         for start, *_rest in self._page_table_entries(v):
             self.cpu.engine.vma_del(start)
         if flush:
@@ -370,7 +385,9 @@ class AddressSpace:
             hostmem.discard(v.host, v.size)
         v.block.release()
         if v.shadow_stack:
-            self.on_shadow_stacks_changed()
+            del self._shadow[v.start]
+            if self.engine_live:
+                self.cpu.engine.remove_region(v.start)
 
     def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:
         """Swap one VMA for pieces covering (part of) it, sharing its host block.
@@ -389,15 +406,8 @@ class AddressSpace:
         return Vma(start, end, v.flags if flags is None else flags, v.block, v.offset + delta,
                    v.file, v.pgoff + delta // PAGE if v.file else 0, v.name, v.anon_name)
 
-    def _sync_shadow_regions(self) -> None:
-        from shstk.emu.cpu.engine import Region
-
-        self.cpu.engine.set_regions(
-            Region(v.start, v.end, v.host, bool(v.flags & VM_WRITE))
-            for v in self.vmas if v.shadow_stack)
-
     def shadow_stacks(self) -> list[Vma]:
-        return [v for v in self.vmas if v.shadow_stack]
+        return sorted(self._shadow.values(), key=lambda v: v.start)
 
     def file_mappings(self) -> list[FileMapping]:
         out = []
@@ -439,8 +449,16 @@ class AddressSpace:
         Gaps are walked from the top; the VMA above a gap keeps its start gap free below
         it (guard gaps), and the new mapping wants `start_gap` free below itself.
         """
-        limit = high  # the upper end of the gap being looked at
-        for below in reversed(self.vmas):
+        key = (low, high, start_gap)
+        hint = self._topdown_hint.get(key)
+        if hint is not None and length >= hint[1]:
+            limit = hint[0]  # the gaps above were too small: start at this one
+            top = bisect.bisect_left(self._starts, limit)
+        else:
+            limit = high  # the upper end of the gap being looked at
+            top = len(self.vmas)
+        for i in range(top - 1, -1, -1):
+            below = self.vmas[i]
             if below.start >= high:
                 limit = min(high, below.start - below.start_gap())
                 continue
@@ -448,6 +466,7 @@ class AddressSpace:
             if limit >= length:
                 cand = page_down(limit - length)
                 if cand - start_gap >= gap_lo:
+                    self._topdown_hint[key] = (limit, length)
                     return cand
             limit = min(high, below.start - below.start_gap())
             if limit <= low:
@@ -455,6 +474,7 @@ class AddressSpace:
         if limit >= length:
             cand = page_down(limit - length)
             if cand - start_gap >= low:
+                self._topdown_hint[key] = (limit, length)
                 return cand
         return None
 

@@ -43,7 +43,7 @@ def release_mm(k: Kernel, mm: AddressSpace, cpu: Cpu) -> None:
     mm.users = users  # type: ignore[attr-defined]
     if users > 0:
         return
-    mm.on_shadow_stacks_changed = lambda: None
+    mm.engine_live = False
     if cpu.current is not None:
         cpu.request_stop()
     cpu.current = None
@@ -274,6 +274,8 @@ def find_waitable(k: Kernel, t: Task, pid: int, options: int, *, consume: bool
             status = c.exit_status or 0
             _sig_status, code = _chld_code(status)
             if consume and not options & C.WNOWAIT:
+                # wait_task_zombie(): the child's times become the parent's cutime
+                proc.child_cpu_ns += c.cpu_ns() + c.child_cpu_ns
                 _reap(k, c)
             return WaitResult(c.pid, status, code, c.uid, c)
         if c.stop_status is not None and options & C.WSTOPPED:

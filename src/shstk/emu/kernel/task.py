@@ -156,6 +156,7 @@ class Process:
         self.stop_status: int | None = None  # waitable stop (WUNTRACED)
         self.continued = False
         self.child_cpu_ns = 0
+        self.dead_cpu_ns = 0  # of threads that exited and were released
         self.no_new_privs = False
         self.dumpable = 1
         self.personality = 0
@@ -174,6 +175,10 @@ class Process:
 
     def live_threads(self) -> list[Task]:
         return [t for t in self.threads if t.state not in (State.ZOMBIE, State.DEAD)]
+
+    def cpu_ns(self) -> int:
+        """CPU time of the whole thread group, the threads that are gone included."""
+        return self.dead_cpu_ns + sum(t.cpu_ns for t in self.threads)
 
 
 class Task:
@@ -198,6 +203,7 @@ class Task:
         self.exit_code = 0
         self.comm = proc.comm
         self.cpu_ns = 0
+        self.released = False  # exited and gone from its group's thread list
         self.ptracer: Process | None = None
         self.ptrace_options = 0
         self.ptrace_stop_sig = 0

@@ -498,7 +498,8 @@ def sys_getrusage(k: Kernel, t: Task, who: int, addr: int) -> int:
     if i32(who) not in (R.RUSAGE_SELF, R.RUSAGE_CHILDREN, R.RUSAGE_THREAD):
         raise KernelError(E.EINVAL)
     buf = bytearray(R.RUSAGE_SIZE)
-    ns = sum(th.cpu_ns for th in t.proc.threads) if i32(who) != R.RUSAGE_CHILDREN else 0
+    ns = {R.RUSAGE_SELF: t.proc.cpu_ns(), R.RUSAGE_THREAD: t.cpu_ns,
+          R.RUSAGE_CHILDREN: t.proc.child_cpu_ns}[i32(who)]
     struct.pack_into("<qq", buf, 0, ns // 10**9, (ns % 10**9) // 1000)
     t.mm.write(addr, bytes(buf))
     return 0

@@ -29,7 +29,7 @@ def clock_ns(k: Kernel, t: Task, clock: int) -> int:
     if clock in _MONOTONIC:
         return k.monotonic_ns()
     if clock == R.CLOCK_PROCESS_CPUTIME_ID:
-        return sum(th.cpu_ns for th in t.proc.threads) + _running_ns(k, t)
+        return t.proc.cpu_ns() + _running_ns(k, t)
     if clock == R.CLOCK_THREAD_CPUTIME_ID:
         return t.cpu_ns + _running_ns(k, t)
     if clock < 0:
@@ -117,7 +117,8 @@ def sys_clock_nanosleep(k: Kernel, t: Task, clock: int, flags: int, req: int,
 
 
 def sys_times(k: Kernel, t: Task, buf: int) -> int:
-    ticks = sum(th.cpu_ns for th in t.proc.threads) // 10_000_000
+    ticks = t.proc.cpu_ns() // 10_000_000
+    child_ticks = t.proc.child_cpu_ns // 10_000_000
     if buf:
-        t.mm.write(buf, struct.pack("<qqqq", ticks, 0, 0, 0))
+        t.mm.write(buf, struct.pack("<qqqq", ticks, 0, child_ticks, 0))
     return k.monotonic_ns() // 10_000_000
