@@ -277,13 +277,15 @@ def growth() -> dict[str, list[tuple[float, float, float]]]:
 
 
 def _slope(points: list[tuple[float, float, float]]) -> str:
-    """How time scales from the second to the last point: ~1.0 is linear."""
+    """How time scales, as the worst log-log slope between neighbouring points after the
+    first (whose time is mostly fixed costs): 1.0 is linear, above 1 is worse."""
     import math
 
-    (x0, y0, _), (x1, y1, _) = points[1], points[-1]
-    if y0 <= 0 or y1 <= 0:
-        return "n/a"
-    return f"{math.log(y1 / y0) / math.log(x1 / x0):.2f}"
+    slopes = []
+    for (x0, y0, _), (x1, y1, _) in zip(points[1:], points[2:], strict=False):
+        if y0 > 0 and y1 > 0 and x1 > x0 > 0:
+            slopes.append(math.log(y1 / y0) / math.log(x1 / x0))
+    return f"{max(slopes):.2f}" if slopes else "n/a"
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -371,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     if curves:
         md += ["", "## 3. Growth", "",
                "Each curve: time at each size, and the maximum RSS of the shstk process; "
-               "`slope` is log(time ratio) / log(size ratio) between the second and the "
-               "last point (1.0 is linear).", ""]
+               "`slope` is the worst log(time ratio) / log(size ratio) between neighbouring "
+               "points after the first (1.0 is linear).", ""]
         for title, pts in curves.items():
             unit = "s" if "fork" not in title else "s (fork() as the guest timed it)"
             md += [f"### {title}", "", f"| size | time ({unit}) | max RSS |", "|---|---|---|",

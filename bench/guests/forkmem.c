@@ -20,15 +20,22 @@ int main(int argc, char **argv) {
                  -1, 0);
         memset(p, 1, touched << 20);
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
-    if (pid == 0) _exit(p ? p[touched << 19] : 1);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int st;
-    waitpid(pid, &st, 0);
+    /* the fastest of three forks: the first touch of fresh host memory (the child's
+     * copy) costs 1x-10x from run to run on a virtual machine, which is not shstk */
+    long best = -1;
+    int st = 0;
+    for (int round = 0; round < 3; round++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        pid_t pid = fork();
+        if (pid == 0) _exit(p ? p[touched << 19] : 1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        waitpid(pid, &st, 0);
+        long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        if (best < 0 || us < best) best = us;
+    }
     ss_disable();
     /* how long fork() took, as the guest's clock saw it (host time: no --virtual-time) */
-    printf("%ld\n", (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    printf("%ld\n", best);
     return WEXITSTATUS(st) == 1 ? 0 : 1;
 }
