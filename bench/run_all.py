@@ -17,6 +17,7 @@ Sections:
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import resource
 import shutil
@@ -154,8 +155,8 @@ def enforcement_table(rows: list[dict], has_ql: bool) -> str:
 # --- 2. start-up ----------------------------------------------------------------------------
 
 def _import_seconds(module: str = "shstk") -> float:
-    code = ("import time; t = time.perf_counter(); import %s; "
-            "print(time.perf_counter() - t)" % module)
+    code = (f"import time; t = time.perf_counter(); import {module}; "
+            "print(time.perf_counter() - t)")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
 
@@ -282,7 +283,7 @@ def _slope(points: list[tuple[float, float, float]]) -> str:
     import math
 
     slopes = []
-    for (x0, y0, _), (x1, y1, _) in zip(points[1:], points[2:], strict=False):
+    for (x0, y0, _), (x1, y1, _) in itertools.pairwise(points[1:]):
         if y0 > 0 and y1 > 0 and x1 > x0 > 0:
             slopes.append(math.log(y1 / y0) / math.log(x1 / x0))
     return f"{max(slopes):.2f}" if slopes else "n/a"
@@ -290,49 +291,69 @@ def _slope(points: list[tuple[float, float, float]]) -> str:
 
 # --- output --------------------------------------------------------------------------------------
 
-def plot(rows: list[dict], curves: dict, has_ql: bool, path: Path) -> bool:
+def plot(rows: list[dict], start: list[tuple[str, float, str]], curves: dict, has_ql: bool,
+         path: Path) -> bool:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         log("matplotlib is missing: no picture")
         return False
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    ax = axes[0][0]
+    fig, axes = plt.subplots(3, 3, figsize=(16, 13))
+    cells = [ax for row in axes for ax in row]
+    ax = cells[0]
     names = [r["workload"].split(" (")[0] for r in rows]
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [r["shstk"] / r["bare"] for r in rows], 0.4,
-           label="shstk native / bare")
+           label="shstk (native fast path) / bare")
     if has_ql:
         ax.bar([x + 0.2 for x in xs], [r["qiling"] / r["bare"] for r in rows], 0.4,
-               label="Qiling / bare")
+               label="Qiling (no shadow stacks) / bare")
     ax.axhline(1.15, color="gray", linestyle="--", linewidth=1, label="target 1.15x")
     ax.set_xticks(list(xs), names, rotation=20, fontsize=8)
     ax.set_ylabel("time relative to bare Unicorn")
     ax.set_title("Enforcement cost (lower is better)")
     ax.legend(fontsize=8)
-    ax = axes[0][1]
+    ax = cells[1]
     ax.bar(list(xs), [r["python"] / r["bare_small"] for r in rows], 0.5, color="tab:orange")
     ax.axhline(12, color="gray", linestyle="--", linewidth=1, label="target 12x")
     ax.set_xticks(list(xs), names, rotation=20, fontsize=8)
-    ax.set_title("Pure-Python engine / bare Unicorn")
+    ax.set_ylabel("time relative to bare Unicorn")
+    ax.set_title("Pure-Python engine (fallback) / bare Unicorn")
     ax.legend(fontsize=8)
-    for ax, (title, pts) in zip([axes[0][2], *axes[1]], curves.items(), strict=False):
-        xs_ = [p[0] for p in pts]
-        ax.loglog(xs_, [p[1] for p in pts], "o-", label="time")
+    ax = cells[2]
+    shown = [(what.split(",")[0].replace("`", ""), t) for what, t, _target in start
+             if "natively" not in what]
+    ax.barh([w for w, _ in shown][::-1], [t for _, t in shown][::-1], color="tab:green")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log)")
+    ax.set_title("Start-up (wall)")
+    ax.tick_params(axis="y", labelsize=7)
+    for ax, (title, pts) in zip(cells[3:], curves.items(), strict=False):
+        xs_ = [p[0] for p in pts if p[0] > 0]
+        ys_ = [p[1] for p in pts if p[0] > 0]
+        ax.loglog(xs_, ys_, "o-", label="time")
+        # linear growth through the last point, for comparison
+        ax.loglog(xs_, [ys_[-1] * x / xs_[-1] for x in xs_], ":", color="gray",
+                  label="linear")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("size")
         ax.set_ylabel("seconds")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax2 = ax.twinx()
-        ax2.plot(xs_, [p[2] / 1024 for p in pts], "s--", color="tab:green",
+        ax2.plot(xs_, [p[2] / 1024 for p in pts if p[0] > 0], "s--", color="tab:green",
                  label="max RSS (MiB)")
+        ax2.set_ylim(bottom=0)
         ax2.set_ylabel("max RSS of shstk (MiB)", fontsize=8)
         ax.legend(loc="upper left", fontsize=7)
         ax2.legend(loc="lower right", fontsize=7)
+    for ax in cells[3 + len(curves):]:
+        ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     return True
 
 
@@ -382,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                    "", f"slope: {_slope(pts)}", ""]
     md += ["", f"(the whole run took {time.perf_counter() - t0:.0f} s)", ""]
     (BENCH / "results.md").write_text("\n".join(md))
-    drew = plot(rows, curves, ql is not None, BENCH / "results.png")
+    drew = plot(rows, start, curves, ql is not None, BENCH / "results.png")
     print("\n".join(md))
     log(f"wrote bench/results.md{' and bench/results.png' if drew else ''}")
     return 0
