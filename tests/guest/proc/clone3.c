@@ -17,14 +17,6 @@
 
 #include <sched.h>
 
-#define SS_ON_OR_DIE()                                                                    \
-    do {                                                                                  \
-        if (ss_enable() != 0) {                                                           \
-            SAY("FAIL could not enable shadow stacks");                                   \
-            exit(2);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 /* a page, so that sizes up to PAGE_SIZE read zeros after the struct */
 static union {
     struct pr_clone_args a;
@@ -78,7 +70,7 @@ static __attribute__((noreturn)) void child_check(uint64_t ssp, void *arg) {
     if (want_ssp) {
         bad |= ssp != want_ssp ? 1 : 0;
     } else {
-        bad |= !pr_mapping_of(ssp - 8, &s, &e) ? 2 : 0;
+        bad |= !proc_mapping_of(ssp - 8, &s, &e) ? 2 : 0;
         bad |= e != ssp ? 4 : 0; /* SSP = the top of a new stack */
         bad |= e - s != want_size ? 8 : 0;
         bad |= pr_is_ss(s) != 1 ? 16 : 0;
@@ -188,7 +180,7 @@ static void vm_child_case(const char *what, uint64_t flags, uint64_t size, uint6
     while (!rep.ready)
         pr_futex(&rep.ready, FUTEX_WAIT_, 0, NULL);
     if (!(flags & CLONE_VFORK)) {
-        CHECK(pr_mapping_of(rep.ssp - 8, &s, &e), "%s: child SSP %#lx mapped", what,
+        CHECK(proc_mapping_of(rep.ssp - 8, &s, &e), "%s: child SSP %#lx mapped", what,
               (unsigned long)rep.ssp);
         CHECK(e == rep.ssp, "%s: child SSP %#lx is the top of %#lx-%#lx", what,
               (unsigned long)rep.ssp, (unsigned long)s, (unsigned long)e);
@@ -203,7 +195,7 @@ static void vm_child_case(const char *what, uint64_t flags, uint64_t size, uint6
           (unsigned long)ssp_before);
     st = wait_status(r);
     CHECK(st == 0, "%s: child %s", what, pr_wstatus(st));
-    CHECK(!pr_mapping_of(rep.ssp - 8, &s, &e), "%s: freed when the child exited", what);
+    CHECK(!proc_mapping_of(rep.ssp - 8, &s, &e), "%s: freed when the child exited", what);
     CHECK(ss_get_ssp() == ssp_before, "%s: parent SSP", what);
 }
 
@@ -341,7 +333,7 @@ static void group_token(void) {
         pr_futex(&rep.release, FUTEX_WAKE_, 1, NULL);
         st = wait_status(r);
         CHECK(st == 0, "child %s", pr_wstatus(st));
-        CHECK(pr_mapping_of(tok, &s, &e) && pr_is_ss(s) == 1,
+        CHECK(proc_mapping_of(tok, &s, &e) && pr_is_ss(s) == 1,
               "a user-made stack is not freed by the kernel");
     }
     args.extra = tok;
@@ -401,7 +393,7 @@ int main(int argc, char **argv) {
         group_token_noshstk();
         return ss_failures ? 1 : 0;
     }
-    SS_ON_OR_DIE();
+    SS_ON_OR_DIE(0);
     if (!strcmp(g, "mainline"))
         group_mainline();
     else if (!strcmp(g, "size"))

@@ -30,6 +30,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "proc_read.h"
 #include "shstk_guest.h"
 
 #define PAGE 4096UL
@@ -57,6 +58,19 @@ static __attribute__((unused)) void pr_ok(const char *what) {
         printf(__VA_ARGS__);                                                            \
         printf("\n");                                                                   \
         fflush(stdout);                                                                 \
+    } while (0)
+
+/* shadow stacks on (and WRSS when asked) with the inline enable, or exit 2 */
+#define SS_ON_OR_DIE(wrss)                                                                \
+    do {                                                                                  \
+        if (ss_enable() != 0) {                                                           \
+            SAY("FAIL could not enable shadow stacks");                                   \
+            exit(2);                                                                      \
+        }                                                                                 \
+        if ((wrss) && ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS) != 0) {           \
+            SAY("FAIL could not enable WRSS");                                            \
+            exit(2);                                                                      \
+        }                                                                                 \
     } while (0)
 
 /* "RESULT/ERRNO" of a libc call, errno read right after the call (a ring of buffers, so
@@ -163,45 +177,9 @@ struct pr_clone_args {
 };
 
 /* ---- /proc helpers (plain libc calls: they return normally) ------------------------------ */
-static char pr_buf[1 << 17];
-
-static __attribute__((unused)) const char *pr_read_file(const char *path) {
-    int fd = open(path, O_RDONLY);
-    size_t n = 0;
-    ssize_t r;
-    pr_buf[0] = 0;
-    if (fd < 0)
-        return pr_buf;
-    while (n < sizeof pr_buf - 1 && (r = read(fd, pr_buf + n, sizeof pr_buf - 1 - n)) > 0)
-        n += (size_t)r;
-    pr_buf[n] = 0;
-    close(fd);
-    return pr_buf;
-}
-
-/* The /proc/self/maps mapping containing addr: 1 and [start, end), or 0. */
-static __attribute__((unused)) int pr_mapping_of(uint64_t addr, uint64_t *start, uint64_t *end) {
-    const char *p = pr_read_file("/proc/self/maps");
-    while (*p) {
-        char *q;
-        unsigned long s = strtoul(p, &q, 16);
-        unsigned long e = strtoul(q + 1, NULL, 16);
-        const char *eol = strchr(p, '\n');
-        if (addr >= s && addr < e) {
-            *start = s;
-            *end = e;
-            return 1;
-        }
-        if (!eol)
-            break;
-        p = eol + 1;
-    }
-    return 0;
-}
-
 /* Is the smaps entry that starts at `start` a shadow stack (`ss` in VmFlags)? -1: none. */
 static __attribute__((unused)) int pr_is_ss(uint64_t start) {
-    const char *p = pr_read_file("/proc/self/smaps");
+    const char *p = proc_read_file("/proc/self/smaps");
     int in_entry = 0;
     while (*p) {
         const char *eol = strchr(p, '\n');
@@ -225,7 +203,7 @@ static __attribute__((unused)) int pr_is_ss(uint64_t start) {
 
 /* Number of shadow-stack VMAs (smaps entries with `ss`). */
 static __attribute__((unused)) int pr_count_ss(void) {
-    const char *p = pr_read_file("/proc/self/smaps");
+    const char *p = proc_read_file("/proc/self/smaps");
     int n = 0;
     while ((p = strstr(p, "VmFlags:")) != NULL) {
         const char *eol = strchr(p, '\n');
@@ -245,7 +223,7 @@ static __attribute__((unused)) int pr_count_ss(void) {
 /* The value of a "Key:\tvalue" line of a /proc status file, copied to out ("" if none). */
 static __attribute__((unused)) const char *pr_status_line(const char *path, const char *key,
                                                           char *out, size_t outsz) {
-    const char *p = pr_read_file(path);
+    const char *p = proc_read_file(path);
     size_t klen = strlen(key);
     out[0] = 0;
     while (*p) {

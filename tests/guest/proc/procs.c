@@ -381,18 +381,6 @@ static void group_sigchld(void) {
 /* ======================================================================================
  * shadow-stack groups
  */
-#define SS_ON_OR_DIE(wrss)                                                                \
-    do {                                                                                  \
-        if (ss_enable() != 0) {                                                           \
-            SAY("FAIL could not enable shadow stacks");                                   \
-            exit(2);                                                                      \
-        }                                                                                 \
-        if ((wrss) && ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS) != 0) {           \
-            SAY("FAIL could not enable WRSS");                                            \
-            exit(2);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 /* a SIGSEGV catcher: records, then resumes at pr_resume */
 static volatile int sg_count, sg_code;
 static volatile uint64_t sg_addr, sg_err, pr_resume;
@@ -429,7 +417,7 @@ static void catch_segv(void) {
 
 static int is_ss_at(uint64_t addr) {
     uint64_t s, e;
-    return pr_mapping_of(addr, &s, &e) && pr_is_ss(s) == 1;
+    return proc_mapping_of(addr, &s, &e) && pr_is_ss(s) == 1;
 }
 
 __attribute__((noinline)) static long depth_work(long n) {
@@ -608,14 +596,14 @@ static void group_vfork_raw(void) {
     CHECK(vf_child_ssp == pre, "exec child ran with the parent's SSP");
     CHECK(waitpid((pid_t)pid, &st, 0) == pid && st == 0, "exec'd child: %s", pr_wstatus(st));
     CHECK(ss_get_ssp() == top, "parent returned after the child's exec");
-    CHECK(pr_mapping_of(top - 8, &s, &e) && pr_is_ss(s) == 1,
+    CHECK(proc_mapping_of(top - 8, &s, &e) && pr_is_ss(s) == 1,
           "the parent's shadow stack survives the child's exec");
     CHECK(pr_count_ss() == nss, "shadow stacks unchanged");
     pr_ok("vfork-raw-exec");
 
     pid = vfork_wrapper(vf_child_call, &pre);
     CHECK(vf_child_ssp == pre, "call child ran with the parent's SSP");
-    CHECK(pr_mapping_of(vf_child_ssp2, &s2, &e2) && pr_mapping_of(pre, &s, &e) && s == s2 &&
+    CHECK(proc_mapping_of(vf_child_ssp2, &s2, &e2) && proc_mapping_of(pre, &s, &e) && s == s2 &&
               vf_child_ssp2 < pre,
           "the child's call used the parent's shadow stack below its SSP (%#lx < %#lx)",
           (unsigned long)vf_child_ssp2, (unsigned long)pre);
@@ -791,7 +779,7 @@ static void group_fork_4g(void) {
     struct timespec t0, t1;
     double dt;
     pr_begin();
-    CHECK(pr_mapping_of(top - 8, &s, &e), "shadow stack mapped");
+    CHECK(proc_mapping_of(top - 8, &s, &e), "shadow stack mapped");
     CHECK(e - s == (1UL << 32), "4 GiB shadow stack (RLIMIT_STACK infinity): %#lx",
           (unsigned long)(e - s));
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -18,18 +18,6 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
-#define SS_ON_OR_DIE(wrss)                                                                \
-    do {                                                                                  \
-        if (ss_enable() != 0) {                                                           \
-            SAY("FAIL could not enable shadow stacks");                                   \
-            exit(2);                                                                      \
-        }                                                                                 \
-        if ((wrss) && ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS) != 0) {           \
-            SAY("FAIL could not enable WRSS");                                            \
-            exit(2);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 static long pt(long req, pid_t pid, void *addr, void *data) {
     errno = 0;
     return ptrace((enum __ptrace_request)req, pid, addr, data);

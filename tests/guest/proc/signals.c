@@ -853,18 +853,6 @@ static void *restorer_of(int sig) {
 }
 
 /* Enable SHSTK (+WRSS) inline; the caller never returns (it exits). */
-#define SS_ON_OR_DIE(wrss)                                                                \
-    do {                                                                                  \
-        if (ss_enable() != 0) {                                                           \
-            SAY("FAIL could not enable shadow stacks");                                   \
-            exit(2);                                                                      \
-        }                                                                                 \
-        if ((wrss) && ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS) != 0) {           \
-            SAY("FAIL could not enable WRSS");                                            \
-            exit(2);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 static void group_ss_frame(void) {
     uint64_t before, after, restorer;
     pid_t pid = getpid(), tid = gettid_();
@@ -960,7 +948,7 @@ static void group_ss_altstack(void) {
           "handler RSP %#lx on the alternate stack", (unsigned long)sh_rsp);
     CHECK(sh_ssp == before - 16, "handler SSP %#lx, want %#lx (same shadow stack)",
           (unsigned long)sh_ssp, (unsigned long)(before - 16));
-    CHECK(pr_mapping_of(before - 8, &s, &e) && pr_mapping_of(sh_ssp, &hs, &he) && s == hs,
+    CHECK(proc_mapping_of(before - 8, &s, &e) && proc_mapping_of(sh_ssp, &hs, &he) && s == hs,
           "handler's SSP in the thread's shadow stack mapping");
     CHECK(pr_is_ss(hs) == 1, "that mapping is a shadow stack");
     CHECK(sh_slot1 == (before | DATA_BIT), "token");
@@ -1153,9 +1141,9 @@ static void group_ss_thread(void) {
     while (!st_done)
         pr_relax();
     CHECK(st_handler_tid == st_thread_tid, "the handler ran in the thread");
-    CHECK(pr_mapping_of(ss_get_ssp() - 8, &ms, &me), "main's shadow stack");
-    CHECK(pr_mapping_of(st_thread_ssp, &ts, &te), "thread's shadow stack");
-    CHECK(pr_mapping_of(st_handler_ssp, &hs, &he), "handler's shadow stack");
+    CHECK(proc_mapping_of(ss_get_ssp() - 8, &ms, &me), "main's shadow stack");
+    CHECK(proc_mapping_of(st_thread_ssp, &ts, &te), "thread's shadow stack");
+    CHECK(proc_mapping_of(st_handler_ssp, &hs, &he), "handler's shadow stack");
     CHECK(hs == ts && hs != ms, "handler on the thread's shadow stack (%#lx), not main's "
           "(%#lx)", (unsigned long)hs, (unsigned long)ms);
     CHECK(st_handler_ssp < st_thread_ssp, "handler SSP below the thread's");

@@ -358,18 +358,6 @@ static void group_order(void) {
 /* ======================================================================================
  * shadow-stack groups
  */
-#define SS_ON_OR_DIE(wrss)                                                                \
-    do {                                                                                  \
-        if (ss_enable() != 0) {                                                           \
-            SAY("FAIL could not enable shadow stacks");                                   \
-            exit(2);                                                                      \
-        }                                                                                 \
-        if ((wrss) && ss_arch_prctl(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS) != 0) {           \
-            SAY("FAIL could not enable WRSS");                                            \
-            exit(2);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 #define THREAD_FLAGS                                                                      \
     (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |    \
      CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
@@ -442,7 +430,7 @@ static void check_thread_stack(const char *what, uint64_t want_size, long want_s
     CHECK(rt.tid == tid && rt_tid_word == tid, "%s: tid %d, parent_tid word %d, want %ld",
           what, rt.tid, rt_tid_word, tid);
     CHECK(rt.pid == getpid(), "%s: same process", what);
-    CHECK(pr_mapping_of(rt.ssp - 8, &s, &e), "%s: SSP %#lx is mapped", what,
+    CHECK(proc_mapping_of(rt.ssp - 8, &s, &e), "%s: SSP %#lx is mapped", what,
           (unsigned long)rt.ssp);
     CHECK(e == rt.ssp, "%s: SSP %#lx is the top of its mapping (%#lx-%#lx)", what,
           (unsigned long)rt.ssp, (unsigned long)s, (unsigned long)e);
@@ -450,7 +438,7 @@ static void check_thread_stack(const char *what, uint64_t want_size, long want_s
           (unsigned long)(e - s), (unsigned long)want_size);
     CHECK(pr_is_ss(s) == 1, "%s: `ss` in VmFlags", what);
     CHECK(s >= FOUR_GIB, "%s: above 4 GiB", what);
-    CHECK(pr_mapping_of(ss_get_ssp() - 8, &ms, &me) && ms != s, "%s: not main's", what);
+    CHECK(proc_mapping_of(ss_get_ssp() - 8, &ms, &me) && ms != s, "%s: not main's", what);
     CHECK(rt.ssp_in_call == rt.ssp - 16, "%s: two calls pushed on it", what);
     CHECK(rt.status == want_status, "%s: STATUS in the thread %#lx, want %#lx (inherited)",
           what, rt.status, want_status);
@@ -465,7 +453,7 @@ static void check_thread_stack(const char *what, uint64_t want_size, long want_s
     rt.release = 1;
     pr_futex(&rt.release, FUTEX_WAKE_, 1, NULL);
     pr_wait_cleared(&rt_tid_word); /* CLONE_CHILD_CLEARTID */
-    CHECK(!pr_mapping_of(rt.ssp - 8, &s, &e), "%s: the shadow stack is unmapped after the "
+    CHECK(!proc_mapping_of(rt.ssp - 8, &s, &e), "%s: the shadow stack is unmapped after the "
           "thread exited (still %#lx-%#lx)", what, (unsigned long)s, (unsigned long)e);
     memset((void *)&rt, 0, sizeof rt);
 }
@@ -496,7 +484,7 @@ static void group_clone_thread(void) {
 
     pr_begin();
     /* the main shadow stack was sized from RLIMIT_STACK too (set before enabling) */
-    CHECK(pr_mapping_of(ss_get_ssp() - 8, &s, &e) && e - s == 0x124000,
+    CHECK(proc_mapping_of(ss_get_ssp() - 8, &s, &e) && e - s == 0x124000,
           "main shadow stack %#lx, want PAGE_ALIGN(0x123456)", (unsigned long)(e - s));
     check_thread_stack("clone, RLIMIT_STACK 0x123456", 0x124000, both, raw_thread_clone(stack));
     pr_ok("clone-thread-rlimit-size");
@@ -521,10 +509,10 @@ static void group_clone_thread(void) {
             pr_futex(&dt.ready, FUTEX_WAIT_, 0, NULL);
         CHECK_EQ(dt.disable, 0, "DISABLE(SHSTK) in the thread");
         CHECK_EQ(dt.status, 0, "the thread's STATUS after its DISABLE");
-        CHECK(!pr_mapping_of(dt.ssp - 8, &s, &e), "the thread's shadow stack is unmapped by "
+        CHECK(!proc_mapping_of(dt.ssp - 8, &s, &e), "the thread's shadow stack is unmapped by "
               "its DISABLE");
         CHECK_EQ(pr_ss_status(), both, "main's features unchanged (per-thread state)");
-        CHECK(pr_mapping_of(ss_get_ssp() - 8, &s, &e) && pr_is_ss(s) == 1,
+        CHECK(proc_mapping_of(ss_get_ssp() - 8, &s, &e) && pr_is_ss(s) == 1,
               "main's shadow stack stays");
         dt.release = 1;
         pr_futex(&dt.release, FUTEX_WAKE_, 1, NULL);
@@ -571,7 +559,7 @@ static void pthread_case(const char *what, size_t attr_size, uint64_t want) {
     pthread_create(&th, &at, pt_fn, NULL);
     while (!pt_ssp)
         pr_relax();
-    CHECK(pr_mapping_of(pt_ssp, &s, &e), "%s: thread SSP mapped", what);
+    CHECK(proc_mapping_of(pt_ssp, &s, &e), "%s: thread SSP mapped", what);
     CHECK(e - s == want, "%s: shadow stack %#lx, want %#lx", what, (unsigned long)(e - s),
           (unsigned long)want);
     CHECK(pr_is_ss(s) == 1, "%s: ss", what);
@@ -579,7 +567,7 @@ static void pthread_case(const char *what, size_t attr_size, uint64_t want) {
           pt_status);
     pt_release = 1;
     pthread_join(th, NULL);
-    CHECK(!pr_mapping_of(pt_ssp, &s, &e), "%s: freed before pthread_join returned", what);
+    CHECK(!proc_mapping_of(pt_ssp, &s, &e), "%s: freed before pthread_join returned", what);
 }
 
 static void group_pthread(void) {

@@ -154,7 +154,7 @@ __attribute__((noipa)) static int enable_and_return(void) {
     if (ss_enable() != 0)
         return -1;
     er_top = ss_get_ssp();
-    er_above_mapped = ss_mapping_of(er_top, &s, &e);
+    er_above_mapped = proc_mapping_of(er_top, &s, &e);
     return 5;
 }
 
@@ -584,7 +584,7 @@ static void group_callret(void) {
     CHECK_EQ(ss_get_ssp(), ssp0, "all 11 returns popped their entries");
     {
         uint64_t s, e;
-        CHECK(ss_mapping_of(top - 8, &s, &e) && e == top,
+        CHECK(proc_mapping_of(top - 8, &s, &e) && e == top,
               "SSP after enable (%#lx) is the top of a mapping", (unsigned long)top);
     }
     CHECK_EQ(ss_disable(), 0, "DISABLE SHSTK");

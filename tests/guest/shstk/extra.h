@@ -25,6 +25,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "proc_read.h"
 #include "shstk_guest.h"
 
 #ifndef SEGV_ACCERR
@@ -202,25 +203,9 @@ static __attribute__((unused)) void ss_ok(const char *what) {
 }
 
 /* ---- /proc helpers (plain libc calls are fine: they return normally) ----------------- */
-static char ss_buf[1 << 16];
-
-static const char *ss_read_file(const char *path) {
-    int fd = open(path, O_RDONLY);
-    size_t n = 0;
-    ssize_t r;
-    ss_buf[0] = 0;
-    if (fd < 0)
-        return ss_buf;
-    while (n < sizeof ss_buf - 1 && (r = read(fd, ss_buf + n, sizeof ss_buf - 1 - n)) > 0)
-        n += (size_t)r;
-    ss_buf[n] = 0;
-    close(fd);
-    return ss_buf;
-}
-
 /* The /proc/self/maps line whose range starts at `start` (copied to `out`), or 0. */
 static __attribute__((unused)) int ss_maps_line(uint64_t start, char *out, size_t outsz) {
-    const char *p = ss_read_file("/proc/self/maps");
+    const char *p = proc_read_file("/proc/self/maps");
     while (*p) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
@@ -237,29 +222,9 @@ static __attribute__((unused)) int ss_maps_line(uint64_t start, char *out, size_
     return 0;
 }
 
-/* The mapping (from /proc/self/maps) that contains `addr`: start/end, or 0 if none. */
-static __attribute__((unused)) int ss_mapping_of(uint64_t addr, uint64_t *start, uint64_t *end) {
-    const char *p = ss_read_file("/proc/self/maps");
-    while (*p) {
-        char *q;
-        unsigned long s = strtoul(p, &q, 16);
-        unsigned long e = strtoul(q + 1, NULL, 16);
-        const char *eol = strchr(p, '\n');
-        if (addr >= s && addr < e) {
-            *start = s;
-            *end = e;
-            return 1;
-        }
-        if (!eol)
-            break;
-        p = eol + 1;
-    }
-    return 0;
-}
-
 /* The VmFlags line of the /proc/self/smaps entry that starts at `start` (to `out`). */
 static __attribute__((unused)) int ss_smaps_vmflags(uint64_t start, char *out, size_t outsz) {
-    const char *p = ss_read_file("/proc/self/smaps");
+    const char *p = proc_read_file("/proc/self/smaps");
     int in_entry = 0;
     while (*p) {
         const char *eol = strchr(p, '\n');

@@ -39,11 +39,11 @@ SS_INLINE long map3(unsigned long addr, unsigned long size, unsigned long flags)
 
 static int mapped(uint64_t addr) {
     uint64_t s, e;
-    return ss_mapping_of(addr, &s, &e);
+    return proc_mapping_of(addr, &s, &e);
 }
 
 static long vm_kb(const char *key) {
-    const char *p = strstr(ss_read_file("/proc/self/status"), key);
+    const char *p = strstr(proc_read_file("/proc/self/status"), key);
     return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
@@ -140,7 +140,7 @@ static void group_token(void) {
             continue;
         S = (uint64_t)r;
         CHECK(S >= FOUR_GIB && S % PAGE == 0, "at %#lx", (unsigned long)S);
-        CHECK(ss_mapping_of(S, &s, &e) && s == S && e == S + aligned,
+        CHECK(proc_mapping_of(S, &s, &e) && s == S && e == S + aligned,
               "size %#lx: mapping %#lx-%#lx, want %#lx bytes", size, (unsigned long)s,
               (unsigned long)e, aligned);
         CHECK(*(uint64_t *)(S + size - 8) == ((S + size) | 1),
@@ -175,10 +175,10 @@ static void group_token(void) {
         long r;
 
         ss_begin();
-        memcpy(before, ss_read_file("/proc/self/maps"), sizeof before - 1);
+        memcpy(before, proc_read_file("/proc/self/maps"), sizeof before - 1);
         before[sizeof before - 1] = 0;
         EXPECT_MAP(0, size, TOKEN, -EINVAL);
-        CHECK(!strcmp(before, ss_read_file("/proc/self/maps")),
+        CHECK(!strcmp(before, proc_read_file("/proc/self/maps")),
               "size %#lx: /proc/self/maps unchanged after the EINVAL", size);
         EXPECT_MAP(hole, size, TOKEN, -EINVAL);
         CHECK(!mapped(hole), "size %#lx: nothing left at the explicit address", size);
@@ -205,7 +205,7 @@ static void group_placement(void) {
     CHECK(r > 0 && (uint64_t)r >= FOUR_GIB && r % PAGE == 0,
           "map_shadow_stack(0, 1, 0) with SHSTK off = %#lx, above 4 GiB", (unsigned long)r);
     S = (uint64_t)r;
-    CHECK(ss_mapping_of(S, &s, &e) && s == S && e == S + PAGE, "size 1 -> one page");
+    CHECK(proc_mapping_of(S, &s, &e) && s == S && e == S + PAGE, "size 1 -> one page");
     CHECK_EQ(*(volatile uint64_t *)S, 0, "normal reads work, zero-filled");
     CHECK(ss_maps_line(S, l, sizeof l) && sscanf(l, "%*x-%*x %7s", perms) == 1 &&
               !strcmp(perms, "rw-p"),

@@ -25,7 +25,7 @@
 
 static int mapped(uint64_t addr) {
     uint64_t s, e;
-    return ss_mapping_of(addr, &s, &e);
+    return proc_mapping_of(addr, &s, &e);
 }
 
 static char perms_of(uint64_t start, int i) {

@@ -20,7 +20,7 @@
 #include <string.h>
 
 static void print_status_line(const char *key, const char *label) {
-    const char *p = strstr(ss_read_file("/proc/self/status"), key);
+    const char *p = strstr(proc_read_file("/proc/self/status"), key);
     printf("%s \"", label);
     if (p) {
         p += strlen(key);

@@ -56,7 +56,7 @@ SS_INLINE uint64_t status(void) {
 
 /* The text of one /proc/self/status line ("key:\t..." up to and with the newline). */
 static int status_line(const char *key, char *out, size_t outsz) {
-    const char *p = ss_read_file("/proc/self/status");
+    const char *p = proc_read_file("/proc/self/status");
     size_t klen = strlen(key);
     while (*p) {
         const char *eol = strchr(p, '\n');
@@ -82,7 +82,7 @@ static int status_line(const char *key, char *out, size_t outsz) {
     } while (0)
 
 static int cpuinfo_has_user_shstk(void) {
-    const char *p = ss_read_file("/proc/cpuinfo");
+    const char *p = proc_read_file("/proc/cpuinfo");
     int flags_lines = 0, with = 0;
     while (*p) {
         const char *eol = strchr(p, '\n');
@@ -106,7 +106,7 @@ static int cpuinfo_has_user_shstk(void) {
 
 static int mapped(uint64_t addr) {
     uint64_t s, e;
-    return ss_mapping_of(addr, &s, &e);
+    return proc_mapping_of(addr, &s, &e);
 }
 
 /* ---- table ---------------------------------------------------------------------------- */
@@ -151,17 +151,17 @@ static void group_table(void) {
     EXPECT(ENABLE, SHSTK, 0);
     top = ss_get_ssp();
     CHECK(top >= FOUR_GIB && top % PAGE == 0, "SSP after enable %#lx", (unsigned long)top);
-    CHECK(ss_mapping_of(top - 8, &s, &e) && e == top, "SSP is the end of a mapping");
+    CHECK(proc_mapping_of(top - 8, &s, &e) && e == top, "SSP is the end of a mapping");
     CHECK_EQ(status(), SHSTK, "STATUS = SHSTK");
     ss_ok("table-enable");
 
     /* ENABLE SHSTK, already on: 0, no change */
-    memcpy(maps_before, ss_read_file("/proc/self/maps"), sizeof maps_before - 1);
+    memcpy(maps_before, proc_read_file("/proc/self/maps"), sizeof maps_before - 1);
     maps_before[sizeof maps_before - 1] = 0;
     v = ss_get_ssp();
     EXPECT(ENABLE, SHSTK, 0);
     CHECK_EQ(ss_get_ssp(), v, "ENABLE again: SSP unchanged");
-    CHECK(!strcmp(maps_before, ss_read_file("/proc/self/maps")),
+    CHECK(!strcmp(maps_before, proc_read_file("/proc/self/maps")),
           "ENABLE again: no new mapping");
     ss_ok("table-enable-again");
 
@@ -194,7 +194,7 @@ static void group_table(void) {
     /* enable again: a new stack */
     EXPECT(ENABLE, SHSTK, 0);
     top2 = ss_get_ssp();
-    CHECK(top2 >= FOUR_GIB && ss_mapping_of(top2 - 8, &s, &e) && e == top2,
+    CHECK(top2 >= FOUR_GIB && proc_mapping_of(top2 - 8, &s, &e) && e == top2,
           "re-enable: SSP %#lx is the top of a new mapping", (unsigned long)top2);
     EXPECT(DISABLE, SHSTK, 0);
     CHECK(!mapped(top2 - 8), "freed again");
@@ -226,7 +226,7 @@ static void group_size(void) {
         CHECK_EQ(setrlimit(RLIMIT_STACK, &rl), 0, "setrlimit");
         EXPECT(ENABLE, SHSTK, 0);
         top = ss_get_ssp();
-        CHECK(ss_mapping_of(top - 8, &s, &e), "SSP %#lx - 8 is mapped", (unsigned long)top);
+        CHECK(proc_mapping_of(top - 8, &s, &e), "SSP %#lx - 8 is mapped", (unsigned long)top);
         CHECK(e == top, "SSP %#lx is the end of the mapping %#lx-%#lx", (unsigned long)top,
               (unsigned long)s, (unsigned long)e);
         CHECK(e - s == cases[i].want, "RLIMIT_STACK %#lx: shadow stack of %#lx bytes, want %#lx",
@@ -266,7 +266,7 @@ static void group_size(void) {
                 if (r)
                     _exit(3);
                 top = ss_get_ssp();
-                r = ss_mapping_of(top - 8, &s, &e) && e == top && e - s == PAGE ? 0 : 4;
+                r = proc_mapping_of(top - 8, &s, &e) && e == top && e - s == PAGE ? 0 : 4;
                 ss_disable();
                 _exit((int)r);
             }
@@ -292,7 +292,7 @@ static void group_proc(void) {
     EXPECT_STATUS_LINE("x86_Thread_features_locked", "x86_Thread_features_locked:\t\n");
     {
         /* SPEC §10: printed after nonvoluntary_ctxt_switches, features then locked */
-        const char *st = ss_read_file("/proc/self/status");
+        const char *st = proc_read_file("/proc/self/status");
         const char *f = strstr(st, "\nx86_Thread_features:");
         const char *nv = strstr(st, "\nnonvoluntary_ctxt_switches:");
         const char *lk = strstr(st, "\nx86_Thread_features_locked:");
@@ -314,7 +314,7 @@ static void group_proc(void) {
     ss_ok("proc-status-on");
 
     top = ss_get_ssp();
-    CHECK(ss_mapping_of(top - 8, &s, &e), "shadow stack mapped");
+    CHECK(proc_mapping_of(top - 8, &s, &e), "shadow stack mapped");
     CHECK(ss_smaps_vmflags(s, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
           "smaps VmFlags of the kernel shadow stack has ss: \"%s\"", vmflags);
     CHECK(ss_maps_line(s, l, sizeof l), "maps line");
@@ -398,7 +398,7 @@ static void group_unlock_self(void) {
     CHECK_EQ(status(), 0, "STATUS");
     EXPECT(UNLOCK, SHSTK, 0);       /* as ENABLE SHSTK */
     top = ss_get_ssp();
-    CHECK(top >= FOUR_GIB && ss_mapping_of(top - 8, &s, &e) && e == top,
+    CHECK(top >= FOUR_GIB && proc_mapping_of(top - 8, &s, &e) && e == top,
           "UNLOCK(SHSTK) on self enabled shadow stacks: SSP %#lx", (unsigned long)top);
     CHECK_EQ(status(), SHSTK, "STATUS after UNLOCK(SHSTK)");
     EXPECT(UNLOCK, WRSS, 0);        /* as ENABLE WRSS */
@@ -484,14 +484,14 @@ static void group_ptrace(void) {
     EXPECT_PT(LOCK, SHSTK | WRSS, 0);
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     {
-        const char *st = strstr(ss_read_file(path), "x86_Thread_features_locked:");
+        const char *st = strstr(proc_read_file(path), "x86_Thread_features_locked:");
         CHECK(st && !strncmp(st, "x86_Thread_features_locked:\tshstk wrss \n", 40),
               "tracee's locked line after LOCK via ptrace");
     }
     EXPECT_PT(UNLOCK, WRSS, 0);                  /* CONFIG_CHECKPOINT_RESTORE */
     snprintf(want, sizeof want, "x86_Thread_features_locked:\tshstk \n");
     {
-        const char *st = strstr(ss_read_file(path), "x86_Thread_features_locked:");
+        const char *st = strstr(proc_read_file(path), "x86_Thread_features_locked:");
         CHECK(st && !strncmp(st, want, strlen(want)), "tracee's locked line after UNLOCK");
     }
     v = 0xbad;
@@ -527,7 +527,7 @@ static void group_fork(void) {
     EXPECT(ENABLE, WRSS, 0);
     EXPECT(LOCK, WRSS, 0);
     top = ss_get_ssp();
-    CHECK(ss_mapping_of(top - 8, &s, &e), "shadow stack mapped");
+    CHECK(proc_mapping_of(top - 8, &s, &e), "shadow stack mapped");
     CHECK_EQ(pipe(pfd), 0, "pipe");
     fflush(stdout);
     pid = fork();
@@ -538,7 +538,7 @@ static void group_fork(void) {
         bad |= status() != (SHSTK | WRSS) ? 1 : 0;
         status_line("x86_Thread_features_locked", l, sizeof l);
         bad |= strcmp(l, "x86_Thread_features_locked:\twrss \n") ? 2 : 0;
-        bad |= !ss_mapping_of(top - 8, &cs, &ce) || cs != s || ce != e ? 4 : 0;
+        bad |= !proc_mapping_of(top - 8, &cs, &ce) || cs != s || ce != e ? 4 : 0;
         bad |= depth(30) != 30 ? 8 : 0; /* calls and returns on the copied stack */
         ss_push_dummy();
         ss_wrss((uint64_t *)(ssp - 8), 0xc0ffee);
@@ -559,7 +559,7 @@ static void group_fork(void) {
         CHECK(*(volatile uint64_t *)(ssp_parent - 8) != 0xc0ffee,
               "the child's WRSS did not reach the parent's stack");
     }
-    CHECK(ss_mapping_of(top - 8, &s, &e) && e == top,
+    CHECK(proc_mapping_of(top - 8, &s, &e) && e == top,
           "the child's exit did not unmap the parent's shadow stack");
     CHECK_EQ(depth(30), 30, "the parent's calls and returns still work");
     CHECK_EQ(status(), SHSTK | WRSS, "parent STATUS");
@@ -630,7 +630,7 @@ static void group_no_shstk(void) {
         EXPECT(opt, &v, -EINVAL);
     }
     CHECK_EQ(v, 0x77, "STATUS wrote nothing");
-    CHECK(!strstr(ss_read_file("/proc/self/status"), "x86_Thread_features"),
+    CHECK(!strstr(proc_read_file("/proc/self/status"), "x86_Thread_features"),
           "no x86_Thread_features lines in /proc/self/status");
     CHECK(!cpuinfo_has_user_shstk(), "/proc/cpuinfo has no user_shstk");
     ss_ok("no-shstk-prctl-einval");
