@@ -49,4 +49,40 @@ static __attribute__((unused)) int proc_mapping_of(uint64_t addr, uint64_t *star
     return 0;
 }
 
+/* The VmFlags line of the /proc/self/smaps entry that starts at `start` (to `out`). */
+static __attribute__((unused)) int proc_smaps_vmflags(uint64_t start, char *out, size_t outsz) {
+    const char *p = proc_read_file("/proc/self/smaps");
+    int in_entry = 0;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char *q;
+        unsigned long s = strtoul(p, &q, 16);
+        if (q != p && *q == '-')
+            in_entry = s == start;
+        else if (in_entry && strncmp(p, "VmFlags:", 8) == 0) {
+            if (len >= outsz)
+                len = outsz - 1;
+            memcpy(out, p, len);
+            out[len] = 0;
+            return 1;
+        }
+        p += len + (eol ? 1 : 0);
+    }
+    return 0;
+}
+
+/* Does a space-separated VmFlags line contain the two-letter word `w`? */
+static __attribute__((unused)) int proc_has_word(const char *line, const char *w) {
+    size_t n = strlen(w);
+    const char *p = line;
+    while ((p = strstr(p, w)) != NULL) {
+        if ((p == line || p[-1] == ' ' || p[-1] == ':' || p[-1] == '\t') &&
+            (p[n] == 0 || p[n] == ' ' || p[n] == '\n'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 #endif

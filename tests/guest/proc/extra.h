@@ -179,26 +179,10 @@ struct pr_clone_args {
 /* ---- /proc helpers (plain libc calls: they return normally) ------------------------------ */
 /* Is the smaps entry that starts at `start` a shadow stack (`ss` in VmFlags)? -1: none. */
 static __attribute__((unused)) int pr_is_ss(uint64_t start) {
-    const char *p = proc_read_file("/proc/self/smaps");
-    int in_entry = 0;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        char *q;
-        unsigned long s = strtoul(p, &q, 16);
-        if (q != p && *q == '-')
-            in_entry = s == start;
-        else if (in_entry && strncmp(p, "VmFlags:", 8) == 0) {
-            char line[256];
-            if (len >= sizeof line)
-                len = sizeof line - 1;
-            memcpy(line, p, len);
-            line[len] = 0;
-            return strstr(line, " ss") != NULL;
-        }
-        p += len + (eol ? 1 : 0);
-    }
-    return -1;
+    char line[256];
+    if (!proc_smaps_vmflags(start, line, sizeof line))
+        return -1;
+    return proc_has_word(line, "ss");
 }
 
 /* Number of shadow-stack VMAs (smaps entries with `ss`). */

@@ -211,7 +211,7 @@ static void group_placement(void) {
               !strcmp(perms, "rw-p"),
           "maps shows an rw-p mapping: \"%s\"", l);
     CHECK(!strstr(l, "[") , "no name on the shadow-stack mapping: \"%s\"", l);
-    CHECK(ss_smaps_vmflags(S, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "smaps VmFlags has ss: \"%s\"", vmflags);
     munmap((void *)S, PAGE);
     CHECK(!mapped(S), "munmap removes it");

@@ -143,7 +143,7 @@ static void group_mprotect(void) {
     CHECK_EQ(p[0], 11, "wrss works before mprotect");
     CHECK_EQ(mprotect((void *)S, SS_SIZE, PROT_READ), 0, "mprotect(PROT_READ)");
     CHECK(perms_of(S, 1) == '-', "maps shows no w after mprotect(PROT_READ)");
-    CHECK(ss_smaps_vmflags(S, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "still a shadow stack (ss in VmFlags): \"%s\"", vmflags);
     EXPECT_WRSS_FAULT("wrss to a PROT_READ shadow stack", S + 8, SEGV_ACCERR);
     EXPECT_WRSS_FAULT("wrss to a PROT_READ shadow stack (written page)", S, SEGV_ACCERR);
@@ -192,7 +192,7 @@ static void group_mprotect(void) {
     /* [UNVERIFIED in SPEC §11.5] x86 has no refusal of PROT_EXEC on a shadow stack */
     CHECK_EQ(mprotect((void *)S, SS_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC), 0,
              "mprotect(PROT_READ|PROT_WRITE|PROT_EXEC) of a shadow stack");
-    CHECK(ss_smaps_vmflags(S, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "still a shadow stack after PROT_EXEC: \"%s\"", vmflags);
     ss_ok("mprotect-exec-allowed");
 
@@ -227,7 +227,7 @@ static void group_madvise(void) {
     CHECK_EQ(ss_sig.count, 0, "wrss works after MADV_DONTNEED");
     CHECK_EQ(p[0], 1, "read back");
     CHECK_EQ(p[0x180000 / 8], 3, "read back");
-    CHECK(ss_smaps_vmflags(S, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "still a shadow stack: \"%s\"", vmflags);
     EXPECT_STORE_FAULT("normal store after MADV_DONTNEED still faults", S + 8, 1);
     munmap((void *)S, SS_SIZE);
@@ -247,10 +247,10 @@ static void group_munmap(void) {
     S = (uint64_t)ss_map(0, 4 * PAGE, TOKEN);
     CHECK_EQ(munmap((void *)(S + PAGE), PAGE), 0, "munmap the second page");
     CHECK(mapped(S) && !mapped(S + PAGE) && mapped(S + 2 * PAGE), "split in two");
-    CHECK(ss_smaps_vmflags(S, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "lower part is a shadow stack: \"%s\"", vmflags);
-    CHECK(ss_smaps_vmflags(S + 2 * PAGE, vmflags, sizeof vmflags) &&
-              ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(S + 2 * PAGE, vmflags, sizeof vmflags) &&
+              proc_has_word(vmflags, "ss"),
           "upper part is a shadow stack: \"%s\"", vmflags);
     ss_reset_sig();
     ss_wrss((uint64_t *)S, 1);

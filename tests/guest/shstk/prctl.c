@@ -94,7 +94,7 @@ static int cpuinfo_has_user_shstk(void) {
             memcpy(buf, p, len);
             buf[len] = 0;
             flags_lines++;
-            with += ss_has_word(buf, "user_shstk");
+            with += proc_has_word(buf, "user_shstk");
         }
         p += len + (eol ? 1 : 0);
     }
@@ -232,7 +232,7 @@ static void group_size(void) {
         CHECK(e - s == cases[i].want, "RLIMIT_STACK %#lx: shadow stack of %#lx bytes, want %#lx",
               cases[i].soft, (unsigned long)(e - s), cases[i].want);
         CHECK(s >= FOUR_GIB, "shadow stack at %#lx, above 4 GiB", (unsigned long)s);
-        CHECK(ss_smaps_vmflags(s, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+        CHECK(proc_smaps_vmflags(s, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
               "smaps VmFlags of the shadow stack has ss: \"%s\"", vmflags);
         EXPECT(DISABLE, SHSTK, 0);
         CHECK(!mapped(top - 8), "unmapped by DISABLE");
@@ -315,7 +315,7 @@ static void group_proc(void) {
 
     top = ss_get_ssp();
     CHECK(proc_mapping_of(top - 8, &s, &e), "shadow stack mapped");
-    CHECK(ss_smaps_vmflags(s, vmflags, sizeof vmflags) && ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags(s, vmflags, sizeof vmflags) && proc_has_word(vmflags, "ss"),
           "smaps VmFlags of the kernel shadow stack has ss: \"%s\"", vmflags);
     CHECK(ss_maps_line(s, l, sizeof l), "maps line");
     {
@@ -329,8 +329,8 @@ static void group_proc(void) {
     }
     normal = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     *(volatile char *)normal = 1;
-    CHECK(ss_smaps_vmflags((uint64_t)normal, vmflags, sizeof vmflags) &&
-              !ss_has_word(vmflags, "ss"),
+    CHECK(proc_smaps_vmflags((uint64_t)normal, vmflags, sizeof vmflags) &&
+              !proc_has_word(vmflags, "ss"),
           "smaps VmFlags of a normal mapping lacks ss: \"%s\"", vmflags);
     munmap(normal, PAGE);
     ss_ok("proc-smaps-ss");
