@@ -77,7 +77,7 @@ def compile_cet(source: str | Path, *, mode: str = "static", name: str | None = 
     src = Path(source)
     if not src.is_absolute():
         src = GUEST_DIR / src
-    key = _digest(["cet", mode, *cflags, *ldflags, str(mark), src.read_bytes(),
+    key = _digest(["cet", str(g), mode, *cflags, *ldflags, str(mark), src.read_bytes(),
                    *(f.read_bytes() for f in sorted(INCLUDE_DIR.glob("*.h")))])
     out = BUILD_DIR / key / (name or src.stem)
     if out.exists():
