@@ -85,29 +85,26 @@ def _set_id(t: Task, value: int, attr: str) -> int:
     return 0
 
 
-def sys_setuid(k: Kernel, t: Task, uid: int) -> int:
-    """Root sets all three ids; others may only switch among their own."""
+def _set_id(t: Task, value: int, real: str, effective: str, saved: str) -> int:
+    """setuid/setgid: root sets all three ids; others may only switch among their own."""
     p = t.proc
-    uid = i32(uid)
+    value = i32(value)
     if p.euid == 0:
-        p.uid = p.euid = p.suid = uid
+        for attr in (real, effective, saved):
+            setattr(p, attr, value)
         return 0
-    if uid not in (p.uid, p.suid):
+    if value not in (getattr(p, real), getattr(p, saved)):
         raise KernelError(E.EPERM)
-    p.euid = uid
+    setattr(p, effective, value)
     return 0
+
+
+def sys_setuid(k: Kernel, t: Task, uid: int) -> int:
+    return _set_id(t, uid, "uid", "euid", "suid")
 
 
 def sys_setgid(k: Kernel, t: Task, gid: int) -> int:
-    p = t.proc
-    gid = i32(gid)
-    if p.euid == 0:
-        p.gid = p.egid = p.sgid = gid
-        return 0
-    if gid not in (p.gid, p.sgid):
-        raise KernelError(E.EPERM)
-    p.egid = gid
-    return 0
+    return _set_id(t, gid, "gid", "egid", "sgid")
 
 
 def sys_setresuid(k: Kernel, t: Task, r: int, e: int, s: int) -> int:
