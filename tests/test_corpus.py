@@ -117,6 +117,7 @@ CASES: dict[str, Case] = {
     "pipe": C("pipe.c"),
     "getrandom": C("getrandom.c"),
     "sysconf": C("sysconf.c"),
+    "ids": C("ids.c"),
     "strerror": C("strerror.c"),
     "setenv": C("setenv.c", env={"CORPUS_KEEP": "kept"}),
     "exit_status": C("exit_status.c", args=("A",), status=65),
