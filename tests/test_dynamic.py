@@ -22,17 +22,16 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cetglibc import SKIP_REASON, glibc_dir
 from guestbuild import BUILD_DIR, GUEST_DIR, compile_guest
 from shstkrun import native, run_guest
 
 DYN = GUEST_DIR / "dynamic"
-ROOT = Path(__file__).resolve().parent.parent
 
 # Marked for shadow stacks (and IBT): CET instrumentation, and the property forced on the
 # output, as the demo does. Unmarked: no property note at all.
@@ -105,27 +104,10 @@ def closure(dest: Path, *, exe_marked: str = "full", dyn_marked: bool = True,
 
 # --- the CET-enabled glibc (../shared/glibc-cet) ------------------------------------------
 
-CET_ARCHIVE = ROOT.parent / "shared" / "glibc-cet" / "glibc-cet-2.41.tar.xz"
-CET_TREE = ROOT / "build" / "dynamic-glibc-cet"
-CET_SKIP = f"no CET-enabled glibc archive at {CET_ARCHIVE}"
-
-
-def cet_glibc() -> Path | None:
-    """The unpacked glibc 2.41 built with --enable-cet (unpacked once under build/)."""
-    tree = CET_TREE / "glibc-cet-2.41"
-    if (tree / "lib" / "libc.so.6").exists():
-        return tree
-    if not CET_ARCHIVE.exists():
-        return None
-    CET_TREE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CET_TREE) as tmp:
-        with tarfile.open(CET_ARCHIVE) as tar:
-            tar.extractall(tmp, filter="tar")
-        try:
-            os.replace(Path(tmp) / "glibc-cet-2.41", tree)
-        except OSError:
-            pass  # another worker unpacked it first
-    return tree
+# glibc_dir(): the one tree the CET-glibc tests use (the archive unpacked once, or the tree
+# `make cet-glibc` built); CET_SKIP says how to get one.
+cet_glibc = glibc_dir
+CET_SKIP = SKIP_REASON
 
 
 def _gcc_file(name: str) -> str:
