@@ -344,8 +344,7 @@ class NativeEngine(_EngineBase):
         self._cet_slow_cb: _HOOK_CFUNC | None = None
         self._cs: object = None
         self._cs_insn: int | None = None
-        if os.environ.get("SHSTK_PY_DECODE") != "1":  # for comparing the two decoders
-            self._setup_decoder()
+        self._setup_decoder()
         self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
