@@ -20,7 +20,7 @@ from test_elf_guests import (
 from test_elf_synth import Layout, build_elf
 
 from shstk.abi import elf as E
-from shstk.audit.verdict import (
+from shstk.elf.verdict import (
     BLOCKED,
     CONTROLS,
     INELIGIBLE,

@@ -11,9 +11,9 @@ from typing import Any
 
 from shstk.audit.report import Summary, summarize
 from shstk.audit.scan import ProgramResult, ScanResult
-from shstk.audit.verdict import CONTROLS, Verdict
 from shstk.elf.properties import CetProperties
 from shstk.elf.resolve import LoadedObject, MissingObject
+from shstk.elf.verdict import CONTROLS, Verdict
 
 SCHEMA = "shstk-audit/1"
 

@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from shstk.audit.scan import ProgramResult, ScanResult
-from shstk.audit.verdict import BLOCKED, CONTROLS, INELIGIBLE, MISSING, READY, plural
 from shstk.elf.resolve import LoadedObject
+from shstk.elf.verdict import BLOCKED, CONTROLS, INELIGIBLE, MISSING, READY, plural
 
 _STATUS_STYLE = {READY: "bold green", BLOCKED: "bold red", MISSING: "bold yellow",
                  INELIGIBLE: "yellow"}

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from shstk.audit.verdict import CONTROLS, Verdict, shstk_verdict
 from shstk.elf.objects import LIBRARY, OTHER, Failure, ObjectInfo, inspect_chunk
 from shstk.elf.resolve import Closure, Resolver
 from shstk.elf.sysroot import Sysroot
+from shstk.elf.verdict import CONTROLS, Verdict, shstk_verdict
 
 # Below this many files a process pool costs more than it saves.
 POOL_THRESHOLD = 48

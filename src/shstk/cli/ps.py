@@ -68,7 +68,7 @@ def _print(scan, rows) -> None:
     from rich.table import Table
 
     from shstk.audit.report import shown
-    from shstk.audit.verdict import plural
+    from shstk.elf.verdict import plural
 
     console = Console(highlight=False)
     for problem in scan.problems:

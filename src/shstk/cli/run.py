@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from shstk.errors import UsageError
+from shstk.options import RunOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `shstk audit` and `shstk status` never load Unicorn
     from shstk.run.report import to_json
-    from shstk.run.runner import RunOptions, run
+    from shstk.run.runner import run
 
     if args.args and args.args[0] == "--":
         args.args = args.args[1:]

@@ -59,6 +59,7 @@ class Segment:
     filesz: int
     memsz: int
     align: int
+    ptype: int = -1  # p_type as a number (PT_LOAD, PT_INTERP, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +131,17 @@ def _structs(little_endian: bool, elfclass: int) -> ELFStructs:
 class ElfImage:
     """An ELF file opened for reading: validated header and program header table.
 
-    Use as a context manager; `read()` is bounded by the file size.
+    Use as a context manager; `read()` is bounded by the file size. With `fd`, the file
+    is one the caller opened (the emulated kernel's execve): it is read, never closed.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fd: int | None = None) -> None:
         self.path = path
-        self._fd, st = open_regular_file(path)
+        self._owned = fd is None
+        if fd is None:
+            self._fd, st = open_regular_file(path)
+        else:
+            self._fd, st = fd, os.fstat(fd)
         try:
             self.size = st.st_size
             self.file_id = FileId(st.st_dev, st.st_ino)
@@ -144,7 +150,7 @@ class ElfImage:
             self._head = os.pread(self._fd, HEAD_BYTES, 0)
             self._read_headers()
         except BaseException:
-            os.close(self._fd)
+            self.close()
             raise
 
     def __enter__(self) -> ElfImage:
@@ -154,9 +160,14 @@ class ElfImage:
         self.close()
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if self._fd >= 0 and self._owned:
             os.close(self._fd)
-            self._fd = -1
+        self._fd = -1
+
+    @property
+    def head(self) -> bytes:
+        """The first bytes of the file (ELF header and usually the program headers)."""
+        return self._head
 
     # -- reading -------------------------------------------------------------------
 
@@ -231,6 +242,10 @@ class ElfImage:
                       "ELF header")
         self.e_type = _enum_value(ehdr["e_type"], _E_TYPES)
         self.e_machine = _enum_value(ehdr["e_machine"], {})
+        self.e_entry: int = ehdr["e_entry"]
+        self.e_phoff: int = ehdr["e_phoff"]
+        self.e_phentsize: int = ehdr["e_phentsize"]
+        self.e_phnum: int = ehdr["e_phnum"]
         self.segments = self._read_program_headers(structs, ehdr)
 
     def _read_program_headers(self, structs: ELFStructs, ehdr) -> tuple[Segment, ...]:
@@ -249,6 +264,7 @@ class ElfImage:
             raise BadElf(self.path, f"{phnum} program headers: larger than the kernel"
                                     " accepts (64 KiB)")
         table = self.read(phoff, table_size, "program header table")
+        order = "little" if self.little_endian else "big"
         segments = []
         for i in range(phnum):
             raw = table[i * phentsize:(i + 1) * phentsize]
@@ -256,7 +272,7 @@ class ElfImage:
             segments.append(Segment(
                 type=ph["p_type"], flags=ph["p_flags"], offset=ph["p_offset"],
                 vaddr=ph["p_vaddr"], filesz=ph["p_filesz"], memsz=ph["p_memsz"],
-                align=ph["p_align"]))
+                align=ph["p_align"], ptype=int.from_bytes(raw[:4], order)))
         return tuple(segments)
 
 

@@ -33,11 +33,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shstk.abi import elf as E
+from shstk.elf.dst import default_directories, expand_dst, lib_expansion
 from shstk.elf.ldcache import LdCache, LdCacheError, conf_directories
 from shstk.elf.objects import Failure, ObjectInfo, inspect_or_fail
 from shstk.elf.properties import CetProperties
 from shstk.elf.reader import ELF_MAGIC
 from shstk.elf.sysroot import Sysroot
+from shstk.errors import BadElf
 
 RPATH = "rpath"
 LD_LIBRARY_PATH = "LD_LIBRARY_PATH"
@@ -48,9 +50,6 @@ DEFAULT = "default"
 DIRECT = "direct"
 FOUND_VIA = (RPATH, LD_LIBRARY_PATH, RUNPATH, LD_SO_CACHE, LD_SO_CONF, DEFAULT, DIRECT)
 
-MULTIARCH_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
-LIB64_DIRS = ("/lib64", "/usr/lib64")
-LIB_DIRS = ("/lib", "/usr/lib")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,66 +101,6 @@ class _Pending(Failure):
     """Stands for an object not parsed yet while collecting what a closure needs."""
 
     __slots__ = ()
-
-
-def default_directories(sysroot: Sysroot) -> tuple[str, ...]:
-    """ld.so's built-in search path (SYSTEM_DIRS), guessed from the root's layout:
-    Debian's multiarch directories, the upstream /lib64 + /usr/lib64 (Fedora, SUSE),
-    or /lib + /usr/lib where lib64 is only a link to lib (Arch)."""
-    if any(sysroot.listdir(d) is not None for d in MULTIARCH_DIRS[:2]):
-        return MULTIARCH_DIRS
-    lib64 = sysroot.resolve("/usr/lib64")
-    if lib64 is not None and lib64 != sysroot.resolve("/usr/lib"):
-        return LIB64_DIRS
-    return LIB_DIRS
-
-
-def lib_expansion(sysroot: Sysroot) -> str:
-    """What $LIB expands to (glibc's DL_DST_LIB) for that layout."""
-    return {MULTIARCH_DIRS: "lib/x86_64-linux-gnu", LIB64_DIRS: "lib64"}.get(
-        default_directories(sysroot), "lib")
-
-
-def expand_dst(text: str, origin: str | None, lib: str, platform: str) -> str | None:
-    """Replace $ORIGIN, $LIB, $PLATFORM (also in ${...} form) as _dl_dst_substitute
-    does. Returns None when $ORIGIN is needed but unknown (ld.so drops the entry)."""
-    if "$" not in text:
-        return text
-    values = {"ORIGIN": origin, "LIB": lib, "PLATFORM": platform}
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] != "$":
-            out.append(text[i])
-            i += 1
-            continue
-        name, length = _dst_at(text, i + 1)
-        if name is None:
-            out.append("$")  # not a known token: copied literally
-            i += 1
-            continue
-        value = values[name]
-        if value is None:
-            return None
-        out.append(value)
-        i += 1 + length
-    return "".join(out)
-
-
-def _dst_at(text: str, start: int) -> tuple[str | None, int]:
-    """glibc's is_dst: a known name, braced, or not followed by an identifier char."""
-    curly = text.startswith("{", start)
-    pos = start + 1 if curly else start
-    for name in ("ORIGIN", "PLATFORM", "LIB"):
-        if not text.startswith(name, pos):
-            continue
-        after = text[pos + len(name):pos + len(name) + 1]
-        if curly and after != "}":
-            continue
-        if not curly and ((after.isalnum() and after.isascii()) or after == "_"):
-            continue
-        return name, len(name) + (2 if curly else 0)
-    return None, 0
 
 
 class Resolver:
@@ -239,8 +178,6 @@ class Resolver:
         if isinstance(exe_info, _Pending):
             exe_info = self._infos[exe_info.path] = self._inspect(exe_info.path)
         if isinstance(exe_info, Failure):
-            from shstk.errors import BadElf
-
             raise BadElf(exe_info.path, exe_info.problem)
         exe_guest = self.sysroot.guest(os.path.abspath(exe_path))
         real_guest = self.sysroot.resolve(exe_guest) or exe_guest

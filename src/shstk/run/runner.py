@@ -6,32 +6,17 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
 
+from shstk.abi import signals as S
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.kernel import Kernel
+from shstk.emu.kernel.loader import ExecFormatError
+from shstk.emu.kernel.policy import POLICIES
+from shstk.emu.kernel.profile import get_profile
+from shstk.emu.syscalls.layer import SYSCALLS
 from shstk.errors import ShstkError, UsageError
-
-
-@dataclass
-class RunOptions:
-    program: str
-    args: list[str] = field(default_factory=list)
-    sysroot: str = "/"
-    rw: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    unset: list[str] = field(default_factory=list)
-    strace: bool = False
-    strace_out: TextIO | None = None
-    max_insns: int | None = None
-    timeout: float | None = None
-    kernel: str = "mainline"
-    shstk: str | None = None
-    engine: str | None = None
-    virtual_time: bool = False
-    seed: int | None = None
-    report: str = "text"  # text | json
-    report_file: str | None = None
-    verbose: bool = False
-    glibc_tunables: str | None = None
+from shstk.options import RunOptions
+from shstk.run.report import Report, build
 
 
 @dataclass
@@ -39,7 +24,7 @@ class RunResult:
     exit_status: int  # what `shstk run` exits with
     wait_status: int
     signal: int = 0
-    report: object | None = None  # run.report.Report
+    report: Report | None = None
     events: list[str] = field(default_factory=list)
     dlopen_events: list[str] = field(default_factory=list)
 
@@ -86,9 +71,6 @@ def _guest_cwd(sysroot: str) -> str:
 
 
 def _check_options(opts: RunOptions) -> None:
-    from shstk.emu.kernel.policy import POLICIES
-    from shstk.emu.kernel.profile import get_profile
-
     get_profile(opts.kernel)
     if opts.shstk is not None and opts.shstk not in POLICIES:
         raise UsageError(f"--shstk must be one of {', '.join(POLICIES)}")
@@ -106,21 +88,11 @@ def _check_options(opts: RunOptions) -> None:
 
 
 def run(opts: RunOptions) -> RunResult:
-    from shstk.emu.kernel.errors import KernelError
-    from shstk.emu.kernel.kernel import Kernel, KernelOptions
-    from shstk.emu.kernel.loader import ExecFormatError
-
     _check_options(opts)
     env = guest_environment(opts)
     prog = _search_path(opts, env)
-    strace_out = opts.strace_out if opts.strace_out is not None else (
-        sys.stderr if opts.strace else None)
-    kopts = KernelOptions(
-        sysroot=opts.sysroot, rw_dirs=tuple(opts.rw), kernel=opts.kernel,
-        shstk_policy=opts.shstk, engine=opts.engine, strace=strace_out,
-        virtual_time=opts.virtual_time, seed=opts.seed, max_insns=opts.max_insns,
-        timeout=opts.timeout, verbose=opts.verbose, glibc_tunables=opts.glibc_tunables)
-    kernel = Kernel(kopts)
+    strace_out = opts.trace_stream
+    kernel = Kernel(opts, SYSCALLS)
     argv = [os.fsencode(opts.program), *(os.fsencode(a) for a in opts.args)]
     try:
         kernel.spawn(prog, argv, env, _guest_cwd(opts.sysroot))
@@ -144,11 +116,10 @@ def run(opts: RunOptions) -> RunResult:
     result.signal = sig
     result.exit_status = 128 + sig
     if strace_out is not None:
-        from shstk.abi import signals as S
-
         strace_out.write(f"+++ killed by {S.NAMES.get(sig, sig)} +++\n")
     if death.snapshot is not None:
-        from shstk.run.report import build
-
-        result.report = build(death.snapshot, shlex.quote(opts.program))  # type: ignore[arg-type]
+        result.report = build(death.snapshot, shlex.quote(opts.program))
     return result
+
+
+__all__ = ["RunOptions", "RunResult", "run"]

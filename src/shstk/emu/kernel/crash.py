@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.mm import FileMapping
+from shstk.emu.kernel.mm import VM_EXEC, VM_READ, VM_WRITE, FileMapping
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.faults import CpuFault
@@ -80,8 +80,6 @@ def capture(t: Task, info: SigInfo) -> CrashSnapshot:
 
 
 def _describe_anon(v: object) -> str:
-    from shstk.emu.kernel.mm import VM_EXEC, VM_READ, VM_WRITE
-
     f = v.flags  # type: ignore[attr-defined]
     if v.shadow_stack:  # type: ignore[attr-defined]
         return "[shadow stack]"

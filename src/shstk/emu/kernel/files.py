@@ -8,8 +8,11 @@ modelled here, so that blocking and EOF follow the guest's scheduler, not the ho
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import stat as st
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -212,9 +215,6 @@ class HostFile(OpenFile):
         return self._dir_pos
 
     def ioctl(self, request: int, arg: int) -> tuple[int, bytes | None]:
-        import fcntl
-        import termios
-
         if request in (F.TCGETS, F.TIOCGWINSZ, F.TIOCGPGRP, F.FIONREAD):
             size = {F.TCGETS: 60, F.TIOCGWINSZ: 8, F.TIOCGPGRP: 4, F.FIONREAD: 4}[request]
             if request == F.FIONREAD and (st.S_ISREG(self._mode)):
@@ -261,8 +261,6 @@ class HostFile(OpenFile):
 
 
 def _host_ready(fd: int, write: bool = False) -> bool:
-    import select
-
     try:
         r, w, _x = select.select([] if write else [fd], [fd] if write else [], [], 0)
     except (OSError, ValueError):

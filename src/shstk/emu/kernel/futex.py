@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import clone as C
 from shstk.abi import errno as E
+from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.task import Wait
 
@@ -41,8 +42,6 @@ def _queue(k: Kernel, key: int) -> list[Waiter]:
 
 
 def wait(k: Kernel, t: Task, addr: int, val: int, deadline: int | None, bitset: int) -> int:
-    from shstk.emu.kernel.kernel import Blocked
-
     if bitset == 0:
         raise KernelError(E.EINVAL)
     key = futex_key(t.proc, addr)

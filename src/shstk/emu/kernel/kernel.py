@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import random
-import sys
+import resource
+import select
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TextIO
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
@@ -24,7 +23,8 @@ from shstk.abi import shstk as A
 from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
 from shstk.emu.cpu.faults import CpuFault
-from shstk.emu.kernel import futex, shstk
+from shstk.emu.kernel import futex, loader, policy, shstk, timers
+from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, RunLimit, SyscallLayer
 from shstk.emu.kernel.errors import GuestExit, KernelError
 from shstk.emu.kernel.files import FdTable, HostFile, SyntheticFile
 from shstk.emu.kernel.mm import (
@@ -34,87 +34,39 @@ from shstk.emu.kernel.mm import (
     FileRef,
     page_align,
 )
+from shstk.emu.kernel.process import exit_process
 from shstk.emu.kernel.procfs import ProcFs
 from shstk.emu.kernel.profile import Profile, get_profile
-from shstk.emu.kernel.signal import SigInfo, SignalFrames, next_signal, sigbit
+from shstk.emu.kernel.signal import SigInfo, SignalFrames
+from shstk.emu.kernel.signalops import SignalOps
 from shstk.emu.kernel.task import (
     FsInfo,
     Process,
     SigHand,
     State,
     Task,
-    Wait,
     host_rlimits,
 )
 from shstk.emu.kernel.vfs import Vfs
+from shstk.options import RunOptions
 
-NO_RESULT = object()  # a handler that set the registers itself (sigreturn, execve)
 NS_PER_INSN = 1  # virtual time: one nanosecond per guest instruction
 VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
-QUANTUM_BLOCKS = 20_000
-
-
-class Blocked(Exception):
-    """Raised by a handler that must sleep; `retry` completes the call once woken."""
-
-    def __init__(self, wait: Wait, retry: Callable[[], int]) -> None:
-        super().__init__()
-        self.wait = wait
-        self.retry = retry
-
-
-@dataclass
-class KernelOptions:
-    sysroot: str = "/"
-    rw_dirs: tuple[str, ...] = ()
-    kernel: str = "mainline"
-    shstk_policy: str | None = None  # auto | on | off | permissive (None: not given)
-    engine: str | None = None  # native | python
-    strace: TextIO | None = None
-    virtual_time: bool = False
-    seed: int | None = None
-    max_insns: int | None = None
-    timeout: float | None = None
-    quantum: int = QUANTUM_BLOCKS
-    ncpus: int = 2
-    verbose: bool = False
-    glibc_tunables: str | None = None
-    diagnostics: TextIO = field(default_factory=lambda: sys.stderr)
-
-
-@dataclass
-class Death:
-    """How the initial process ended, for the run's exit status and report."""
-
-    status: int  # wait status
-    signal: int = 0
-    info: SigInfo | None = None
-    task: Task | None = None
-    fault: CpuFault | None = None
-    regs: dict[str, int] = field(default_factory=dict)
-    snapshot: object | None = None  # crash.CrashSnapshot
-
-
-class RunLimit(Exception):
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
 
 
 class Kernel:
-    def __init__(self, opts: KernelOptions) -> None:
-        from shstk.emu.kernel.signalops import SignalOps
-
+    def __init__(self, opts: RunOptions, syscalls: SyscallLayer) -> None:
         self.opts = opts
+        self.syscalls = syscalls
         self.profile: Profile = get_profile(opts.kernel)
         self.procfs = ProcFs(self)
-        self.vfs = Vfs(opts.sysroot, opts.rw_dirs, proc_lookup=self.procfs.lookup)
+        self.vfs = Vfs(opts.sysroot, tuple(opts.rw), proc_lookup=self.procfs.lookup)
         self.processes: dict[int, Process] = {}
         self.tasks: dict[int, Task] = {}
         self._next_pid = 1000
         self.ncpus = opts.ncpus
         self.rng = random.Random(opts.seed) if opts.seed is not None else None
-        self.strace = opts.strace
+        self.strace = opts.trace_stream
         self.frames = SignalFrames(self)
         self.signals = SignalOps(self)
         self.runq: deque[Task] = deque()
@@ -123,9 +75,7 @@ class Kernel:
         self.death: Death | None = None
         self.events: list[str] = []  # loader-policy decisions etc., for the run summary
         self.dlopen_events: list[str] = []  # what a CET-enabled glibc would do on dlopen
-        from shstk.emu.kernel.policy import from_options
-
-        self.loader_policy = from_options(opts.shstk_policy, opts.glibc_tunables)
+        self.loader_policy = policy.from_options(opts.shstk, opts.glibc_tunables)
         self._said: set[str] = set()
         self.total_insns = 0
         self._run_start_insns = 0
@@ -203,8 +153,6 @@ class Kernel:
 
     def spawn(self, path: str, argv: list[bytes], envp: list[bytes], cwd: str) -> Process:
         """Create the initial process and exec `path` in it."""
-        from shstk.emu.kernel import loader
-
         cpu = self.new_cpu()
         stack_limit = _host_stack_limit()
         mm = AddressSpace(cpu, stack_rlimit=stack_limit)
@@ -227,9 +175,7 @@ class Kernel:
         cpu.current = task
         loader.execve(self, task, path, argv, envp, initial=True)
         if self.strace is not None:
-            from shstk.emu.syscalls import strace
-
-            strace.execve_line(self, path, argv, envp)
+            self.syscalls.trace_execve(self, path, argv, envp)
         self.runq.append(task)
         return proc
 
@@ -253,8 +199,6 @@ class Kernel:
         return self.death
 
     def _pick(self) -> Task | None:
-        from shstk.emu.kernel import timers
-
         timers.fire_alarms(self)
         self._wake_sleepers()
         while self.runq:
@@ -306,9 +250,7 @@ class Kernel:
         if t.state is State.BLOCKED:
             self.make_runnable(t)
         if self.strace is not None:
-            from shstk.emu.syscalls import strace
-
-            strace.resumed(self, t, result if isinstance(result, int) else None)
+            self.syscalls.trace_resumed(self, t, result if isinstance(result, int) else None)
 
     def _idle(self) -> bool:
         """Nobody can run: let time pass until a sleeper's deadline or host input."""
@@ -316,8 +258,6 @@ class Kernel:
         if not live:
             # every task is stopped or gone
             return self._all_stopped()
-        from shstk.emu.kernel import timers
-
         deadlines = [t.wait.deadline for t in live if t.wait and t.wait.deadline is not None]
         alarm = timers.next_alarm(self)
         if alarm is not None:
@@ -339,8 +279,6 @@ class Kernel:
             if time.monotonic() >= self._deadline:
                 raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
         if host_fds:
-            import select
-
             rd = [w.host_fd for w in host_fds if not w.host_write]
             wr = [w.host_fd for w in host_fds if w.host_write]
             try:
@@ -421,11 +359,9 @@ class Kernel:
 
     # --- system calls --------------------------------------------------------------------
     def syscall(self, cpu: Cpu) -> None:
-        from shstk.emu.syscalls.dispatch import dispatch
-
         t = cpu.current
         assert t is not None
-        dispatch(self, t, cpu)
+        self.syscalls.dispatch(self, t)
 
     def block(self, t: Task, b: Blocked) -> None:
         t.state = State.BLOCKED
@@ -534,8 +470,6 @@ class Kernel:
             self.exit_thread(t, (status >> 8) & 0xFF)
 
     def exit_process(self, proc: Process, status: int) -> None:
-        from shstk.emu.kernel.process import exit_process
-
         exit_process(self, proc, status)
 
     def release_vfork(self, t: Task) -> None:
@@ -545,9 +479,7 @@ class Kernel:
             done()
 
     def futex_wake(self, proc: Process, addr: int, n: int) -> int:
-        from shstk.emu.kernel.futex import wake
-
-        return wake(self, proc, addr, n)
+        return futex.wake(self, proc, addr, n)
 
     # --- memory -----------------------------------------------------------------------------
     def do_mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1,
@@ -606,9 +538,7 @@ class Kernel:
                         file=FileRef(file.path, st.st_dev, st.st_ino, host_path),
                         extra_flags=vm)
             if prot & M.PROT_EXEC and host_path:
-                from shstk.emu.kernel.policy import check_late_object
-
-                check_late_object(self, t, host_path, file.path)
+                policy.check_late_object(self, t, host_path, file.path)
         return where
 
     # --- misc used by several families --------------------------------------------------------
@@ -656,8 +586,6 @@ class Kernel:
 
 
 def _host_stack_limit() -> int:
-    import resource
-
     soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
     return R.RLIM_INFINITY if soft == resource.RLIM_INFINITY else soft
 
@@ -669,5 +597,4 @@ def _host_fd_name(fd: int) -> str:
         return f"/dev/fd/{fd}"
 
 
-__all__ = ["NO_RESULT", "Blocked", "Death", "Kernel", "KernelOptions"]
-_ = sigbit, next_signal
+__all__ = ["NO_RESULT", "Blocked", "Death", "Kernel", "RunLimit"]

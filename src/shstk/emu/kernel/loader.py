@@ -19,7 +19,10 @@ from shstk.abi import elf as EL
 from shstk.abi import errno as E
 from shstk.abi import mman as M
 from shstk.abi import signals as S
-from shstk.emu.kernel import futex, shstk
+from shstk.elf.properties import gnu_property_segment_view
+from shstk.elf.reader import ElfImage as ReadElf
+from shstk.elf.reader import NotAnElf, Segment
+from shstk.emu.kernel import futex, policy, ptrace, shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     ELF_ET_DYN_BASE,
@@ -31,7 +34,9 @@ from shstk.emu.kernel.mm import (
     page_align,
     page_down,
 )
+from shstk.emu.kernel.process import release_mm
 from shstk.emu.kernel.task import State
+from shstk.errors import BadElf
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
@@ -41,8 +46,7 @@ INITIAL_STACK = 132 * 1024
 MAX_INTERP_DEPTH = 4  # #! scripts may name interpreters that are scripts, up to this deep
 PLATFORM = b"x86_64"
 
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_PHDR = struct.Struct("<IIQQQQQQ")
+PATH_MAX = 4096
 
 
 @dataclass
@@ -57,7 +61,9 @@ class Phdr:
 
 
 @dataclass
-class ElfImage:
+class ExecImage:
+    """What execve keeps of an ELF file (struct linux_binprm plus the load bias)."""
+
     guest_path: str
     host_path: str
     e_type: int
@@ -79,67 +85,87 @@ class ExecFormatError(KernelError):
         super().__init__(E.ENOEXEC, why)
 
 
-def read_elf(host_path: str, guest_path: str, fd: int) -> ElfImage:
-    """Parse what the kernel reads of an ELF file: the header and program headers."""
-    head = os.pread(fd, 4096, 0)
-    if len(head) < _EHDR.size or head[:4] != b"\x7fELF":
-        raise ExecFormatError("not an ELF file")
-    ident = head[:16]
-    if ident[4] != EL.ELFCLASS64:
+def read_elf(host_path: str, guest_path: str, fd: int) -> ExecImage:
+    """load_elf_binary()'s checks, in its order, on the one ELF reader's view of the file.
+
+    Everything is validated before it is used: an invalid program is ENOEXEC with the
+    reason, never an exception from deeper down."""
+    try:
+        elf = ReadElf(host_path, fd=fd)
+    except NotAnElf:
+        raise ExecFormatError("not an ELF file") from None
+    except BadElf as exc:
+        raise ExecFormatError(exc.problem) from None
+    with elf:
+        return _exec_image(elf, host_path, guest_path)
+
+
+def _exec_image(elf: ReadElf, host_path: str, guest_path: str) -> ExecImage:
+    if elf.elfclass != 64:
         raise ExecFormatError("32-bit ELF (only x86-64 programs run)")
-    if ident[5] != 1:
+    if not elf.little_endian:
         raise ExecFormatError("big-endian ELF")
-    (_i, e_type, machine, _v, entry, phoff, _shoff, _flags, _ehsize, phentsize, phnum,
-     _shentsize, _shnum, _shstrndx) = _EHDR.unpack_from(head)
-    if machine != EL.EM_X86_64:
-        raise ExecFormatError(f"ELF for another machine (e_machine {machine})")
-    if e_type not in (EL.ET_EXEC, EL.ET_DYN):
-        raise ExecFormatError(f"not an executable (ELF type {e_type})")
-    if phentsize != _PHDR.size or not 0 < phnum <= 65536 // _PHDR.size:
+    if elf.e_machine != EL.EM_X86_64:
+        raise ExecFormatError(f"ELF for another machine (e_machine {elf.e_machine})")
+    if elf.e_type not in (EL.ET_EXEC, EL.ET_DYN):
+        raise ExecFormatError(f"not an executable (ELF type {elf.e_type})")
+    if not elf.segments:
         raise ExecFormatError("bad program header table")
-    table = os.pread(fd, phnum * phentsize, phoff)
-    if len(table) < phnum * phentsize:
-        raise ExecFormatError("truncated program header table")
-    phdrs = []
-    for i in range(phnum):
-        ptype, pflags, off, vaddr, _paddr, filesz, memsz, align = _PHDR.unpack_from(
-            table, i * phentsize)
-        phdrs.append(Phdr(ptype, pflags, off, vaddr, filesz, memsz, align))
-    img = ElfImage(guest_path, host_path, e_type, entry, phoff, phnum, phentsize, phdrs,
-                   raw_head=head)
-    loads = [p for p in phdrs if p.type == EL.PT_LOAD]
-    if not loads:
-        raise ExecFormatError("no loadable segments")
-    size = os.fstat(fd).st_size
-    for p in loads:
-        if p.filesz > p.memsz or p.offset + p.filesz > size or \
-                (p.vaddr - p.offset) % PAGE or p.vaddr + p.memsz >= M.TASK_SIZE:
-            raise ExecFormatError("bad PT_LOAD segment")
-    for p in phdrs:
-        if p.type == EL.PT_INTERP:
-            raw = os.pread(fd, min(p.filesz, 4096), p.offset)
-            if not raw.endswith(b"\0") or len(raw) < 2:
-                raise ExecFormatError("bad PT_INTERP")
-            img.interp = raw[:-1].decode("utf-8", "surrogateescape")
-        elif p.type == EL.PT_GNU_PROPERTY:
-            img.feature_1_and = _x86_feature_1_and(os.pread(fd, min(p.filesz, 4096), p.offset))
+    phdrs = [Phdr(g.ptype, g.flags, g.offset, g.vaddr, g.filesz, g.memsz, g.align)
+             for g in elf.segments]
+    img = ExecImage(guest_path, host_path, elf.e_type, elf.e_entry, elf.e_phoff, elf.e_phnum,
+                    elf.e_phentsize, phdrs, raw_head=elf.head)
+    _check_loads(phdrs, elf.size)
+    img.interp = _interpreter(elf)
+    props = [g for g in elf.segments if g.ptype == EL.PT_GNU_PROPERTY]
+    if props:
+        img.feature_1_and = _feature_1_and(elf, props[0])
     return img
 
 
-def _x86_feature_1_and(note: bytes) -> int | None:
-    """GNU_PROPERTY_X86_FEATURE_1_AND of a PT_GNU_PROPERTY segment (one note)."""
-    if len(note) < 16:
-        return None
-    namesz, descsz, ntype = struct.unpack_from("<III", note)
-    if ntype != EL.NT_GNU_PROPERTY_TYPE_0 or namesz != 4 or note[12:16] != b"GNU\0":
-        return None
-    pos, end = 16, min(len(note), 16 + descsz)
-    while pos + 8 <= end:
-        ptype, datasz = struct.unpack_from("<II", note, pos)
-        if ptype == EL.GNU_PROPERTY_X86_FEATURE_1_AND and datasz >= 4 and pos + 12 <= end:
-            return struct.unpack_from("<I", note, pos + 8)[0]
-        pos += 8 + ((datasz + 7) & ~7)
+def _check_loads(phdrs: list[Phdr], size: int) -> None:
+    loads = [p for p in phdrs if p.type == EL.PT_LOAD]
+    if not loads:
+        raise ExecFormatError("no loadable segments")
+    for p in loads:
+        if p.filesz > p.memsz:
+            raise ExecFormatError("bad PT_LOAD segment: p_filesz is larger than p_memsz")
+        if p.offset + p.filesz > size:
+            raise ExecFormatError("bad PT_LOAD segment: past the end of the file")
+        if (p.vaddr - p.offset) % PAGE:
+            raise ExecFormatError("bad PT_LOAD segment: p_vaddr and p_offset differ "
+                                  "modulo the page size")
+        if p.memsz > M.TASK_SIZE or p.vaddr >= M.TASK_SIZE or \
+                p.vaddr + p.memsz >= M.TASK_SIZE:
+            raise ExecFormatError("bad PT_LOAD segment: beyond the user address space")
+
+
+def _interpreter(elf: ReadElf) -> str | None:
+    """The first PT_INTERP, as load_elf_binary() reads it."""
+    for seg in elf.segments:
+        if seg.ptype != EL.PT_INTERP:
+            continue
+        if seg.filesz > PATH_MAX or seg.filesz < 2:
+            raise ExecFormatError("bad PT_INTERP: its size is not 2 to 4096 bytes")
+        try:
+            raw = elf.read(seg.offset, seg.filesz, "PT_INTERP")
+        except BadElf as exc:
+            raise ExecFormatError(exc.problem) from None
+        if not raw.endswith(b"\0"):
+            raise ExecFormatError("bad PT_INTERP: not NUL-terminated")
+        # the kernel opens the C string: a NUL inside ends the name there
+        return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     return None
+
+
+def _feature_1_and(elf: ReadElf, seg: Segment) -> int | None:
+    """GNU_PROPERTY_X86_FEATURE_1_AND of the PT_GNU_PROPERTY segment, read as ld.so does."""
+    try:
+        data = elf.segment_bytes(seg)
+    except BadElf:
+        return None
+    view = gnu_property_segment_view(data, seg.align)
+    return view.seen.feature_1_and if view.found else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,8 +174,8 @@ def _x86_feature_1_and(note: bytes) -> int | None:
 class Program:
     """What execve found: the image, its interpreter, and the argv after #! rewriting."""
 
-    image: ElfImage
-    interp: ElfImage | None
+    image: ExecImage
+    interp: ExecImage | None
     argv: list[bytes]
     fd: int
     interp_fd: int
@@ -183,7 +209,8 @@ def prepare(k: Kernel, t: Task, path: str, argv: list[bytes], depth: int = 0) ->
         if head.startswith(b"#!"):
             if depth >= MAX_INTERP_DEPTH:
                 raise KernelError(E.ELOOP)
-            line = head[2:].split(b"\n", 1)[0].strip()
+            # binfmt_script: the first line, read as a C string
+            line = head[2:].split(b"\n", 1)[0].split(b"\0", 1)[0].strip()
             if not line:
                 raise KernelError(E.ENOEXEC)
             parts = line.split(None, 1)
@@ -195,7 +222,7 @@ def prepare(k: Kernel, t: Task, path: str, argv: list[bytes], depth: int = 0) ->
         image = read_elf(host, guest, fd)
         interp = None
         interp_fd = -1
-        if image.interp:
+        if image.interp is not None:
             ig, ih, interp_fd = _open_executable(k, t, image.interp)
             try:
                 interp = read_elf(ih, ig, interp_fd)
@@ -253,12 +280,8 @@ def _replace_image(k: Kernel, t: Task, prog: Program, envp: list[bytes], initial
     _set_entry_registers(cpu, entry, sp)
     proc.image = img
     proc.interp_image = prog.interp
-    from shstk.emu.kernel.policy import apply_loader_policy
-
-    apply_loader_policy(k, t, img, prog.interp, envp)
+    policy.apply_loader_policy(k, t, img, prog.interp, envp)
     if not initial:
-        from shstk.emu.kernel import ptrace
-
         ptrace.after_exec(k, t)
 
 
@@ -286,8 +309,6 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
     t.ctx = None
     t.cet_state = (0, 0, 0, 0, 0, 0)
     shstk.reset_on_exec(t)
-    from shstk.emu.kernel.process import release_mm
-
     release_mm(k, old_mm, old_cpu)
     # handlers go back to default; ignored signals stay ignored
     for act in proc.sighand.actions.values():
@@ -302,7 +323,7 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
     proc.files.close_on_exec()
 
 
-def _map_image(k: Kernel, mm: AddressSpace, img: ElfImage, fd: int, *, is_interp: bool,
+def _map_image(k: Kernel, mm: AddressSpace, img: ExecImage, fd: int, *, is_interp: bool,
                has_interp: bool) -> tuple[int, int]:
     """elf_map() each PT_LOAD, zero the bss; returns (load bias, end of the image)."""
     loads = [p for p in img.phdrs if p.type == EL.PT_LOAD]
@@ -339,7 +360,7 @@ def _map_image(k: Kernel, mm: AddressSpace, img: ElfImage, fd: int, *, is_interp
     return bias, end
 
 
-def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ElfImage, bias: int,
+def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ExecImage, bias: int,
                  interp_base: int, entry: int, argv: list[bytes], envp: list[bytes],
                  filename: str) -> int:
     limit = k.rlimit_stack(t)
@@ -399,7 +420,7 @@ def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ElfImage, bias: int,
     return sp
 
 
-def _phdr_address(img: ElfImage) -> int:
+def _phdr_address(img: ExecImage) -> int:
     for p in img.phdrs:
         if p.type == EL.PT_PHDR:
             return p.vaddr

@@ -16,12 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shstk.elf.properties import read_cet_properties
+from shstk.elf.resolve import Resolver
+from shstk.elf.verdict import shstk_verdict
 from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
+from shstk.errors import ShstkError
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
-    from shstk.emu.kernel.loader import ElfImage
+    from shstk.emu.kernel.loader import ExecImage
     from shstk.emu.kernel.task import Task
 
 POLICIES = ("auto", "on", "off", "permissive")
@@ -89,16 +93,12 @@ def _env(envp: list[bytes], name: str) -> str | None:
     return None
 
 
-def readiness(k: Kernel, img: ElfImage, control: str, envp: list[bytes]
+def readiness(k: Kernel, img: ExecImage, control: str, envp: list[bytes]
               ) -> tuple[bool, str, set[str]]:
     """Would a CET-enabled loader enable shadow stacks, why, and the initial objects.
 
     The closure is the one ld.so will load: the program's LD_LIBRARY_PATH and LD_PRELOAD
     take part, as they do in ld.so."""
-    from shstk.audit.verdict import shstk_verdict
-    from shstk.elf.resolve import Resolver
-    from shstk.errors import ShstkError
-
     library_path = _env(envp, "LD_LIBRARY_PATH")
     preload = _env(envp, "LD_PRELOAD")
     try:
@@ -116,7 +116,7 @@ def readiness(k: Kernel, img: ElfImage, control: str, envp: list[bytes]
     return verdict.enabled, verdict.reason, loaded
 
 
-def apply_loader_policy(k: Kernel, t: Task, img: ElfImage, interp: ElfImage | None,
+def apply_loader_policy(k: Kernel, t: Task, img: ExecImage, interp: ExecImage | None,
                         envp: list[bytes]) -> None:
     pol: LoaderPolicy = k.loader_policy
     t.proc.initial_objects = set()
@@ -160,9 +160,6 @@ def check_late_object(k: Kernel, t: Task, host_path: str, guest_path: str) -> No
     if host_path in seen:
         return
     seen.add(host_path)
-    from shstk.elf.properties import read_cet_properties
-    from shstk.errors import ShstkError
-
     try:
         marked = read_cet_properties(host_path).shstk
     except ShstkError:

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 from shstk.abi import clone as C
 from shstk.abi import errno as E
 from shstk.abi import signals as S
-from shstk.emu.kernel import shstk
+from shstk.emu.kernel import ptrace, shstk
+from shstk.emu.kernel.entry import Blocked, Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import AddressSpace
 from shstk.emu.kernel.signal import SigInfo
-from shstk.emu.kernel.task import State, Task, Wait
+from shstk.emu.kernel.task import State, Task, Wait, WaitResult
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.cpu import Cpu
@@ -168,8 +169,6 @@ def _undo_clone(k: Kernel, child: Task, flags: int) -> None:
 
 
 def _wait_for_vfork(k: Kernel, parent: Task, child: Task, tid: int) -> None:
-    from shstk.emu.kernel.kernel import Blocked
-
     done = {"flag": False}
 
     def release() -> None:
@@ -185,8 +184,6 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
     """The last thread is gone: close files, drop the mm, become a zombie, tell the parent."""
     if proc.zombie:
         return
-    from shstk.emu.kernel import ptrace
-
     proc.zombie = True
     proc.exit_status = status
     ptrace.tracer_exited(k, proc)
@@ -216,8 +213,6 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
         if autoreap:
             _reap(k, proc)
     if proc is k.init and k.death is None:
-        from shstk.emu.kernel.kernel import Death
-
         k.death = Death(status, signal=status & 0x7F)
 
 
@@ -247,20 +242,9 @@ def _matches(k: Kernel, waiter: Process, child: Process, pid: int) -> bool:
     return True
 
 
-@dataclass
-class WaitResult:
-    pid: int
-    status: int  # wait status word
-    code: int  # CLD_*
-    uid: int
-    child: Process
-
-
 def find_waitable(k: Kernel, t: Task, pid: int, options: int, *, consume: bool
                   ) -> WaitResult | int | None:
     """One waitable child, None if children exist but none is ready, -ECHILD if none."""
-    from shstk.emu.kernel import ptrace
-
     proc = t.proc
     children = [c for c in proc.children if _matches(k, proc, c, pid)]
     traced = ptrace.traced_by(k, proc, pid)
@@ -293,8 +277,6 @@ def find_waitable(k: Kernel, t: Task, pid: int, options: int, *, consume: bool
 def wait_child(k: Kernel, t: Task, pid: int, options: int,
                deliver: callable) -> int:  # type: ignore[valid-type]
     """do_wait(): report at once, or sleep until a child changes state."""
-    from shstk.emu.kernel.kernel import Blocked
-
     def attempt() -> int:
         hit = find_waitable(k, t, pid, options, consume=True)
         if isinstance(hit, int):

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import fs as F
 from shstk.abi import signals as S
-from shstk.emu.kernel import hostmem
+from shstk.emu.cpu.cpu import cpu_identity
+from shstk.emu.kernel import hostmem, shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     PAGE,
@@ -169,8 +170,6 @@ class ProcFs:
 
     # --- content -------------------------------------------------------------------------
     def cpuinfo(self) -> bytes:
-        from shstk.emu.cpu.cpu import cpu_identity
-
         ident = cpu_identity()
         flags = _cpu_flags(ident, self.k.profile.user_shstk)
         ncpu = self.k.ncpus
@@ -238,8 +237,6 @@ class ProcFs:
                 "rss": rss // 1024}
 
     def status(self, t: Task) -> str:
-        from shstk.emu.kernel import shstk
-
         proc = t.proc
         kb = self._vm_kb(proc)
         ppid = proc.parent.pid if proc.parent else 0

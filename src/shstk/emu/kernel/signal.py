@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import signals as S
 from shstk.emu.cpu.regs import FIX_EFLAGS
+from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ class SignalFrames:
 
     def setup(self, task: Task, info: SigInfo, act: SigAction, oldmask: int) -> None:
         """x64_setup_rt_frame(): write the frame, point the registers at the handler."""
-        from shstk.emu.kernel import shstk
-
         cpu = task.cpu
         mm = task.mm
         regs = cpu.dump_regs()
@@ -187,8 +186,6 @@ class SignalFrames:
 
         A bad frame (including a bad shadow-stack token) is SIGSEGV, as signal_fault().
         """
-        from shstk.emu.kernel import shstk
-
         cpu = task.cpu
         mm = task.mm
         frame = cpu.reg("rsp") - 8  # the handler's RET popped pretcode

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import signals as S
+from shstk.emu.kernel import ptrace
+from shstk.emu.kernel.crash import capture
+from shstk.emu.kernel.entry import Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.signal import SigInfo, next_signal, sigbit
 from shstk.emu.kernel.task import State
@@ -90,8 +93,6 @@ class SignalOps:
 
     def _killed(self, proc: Process, sig: int) -> None:
         if proc is self.k.init and self.k.death is None:
-            from shstk.emu.kernel.kernel import Death
-
             self.k.death = Death(sig, signal=sig)
 
     def _wake_one(self, proc: Process, sig: int) -> None:
@@ -120,9 +121,7 @@ class SignalOps:
         t.resume_rax = -E.EINTR
         t.interrupted = t.restart
         if self.k.strace is not None:
-            from shstk.emu.syscalls import strace
-
-            strace.resumed(self.k, t, -E.EINTR, interrupted=True)
+            self.k.syscalls.trace_resumed(self.k, t, -E.EINTR, interrupted=True)
         self.k.make_runnable(t)
 
     def _continue(self, proc: Process) -> None:
@@ -199,13 +198,9 @@ class SignalOps:
             t.cpu.rip = t.cpu.rip - 2
 
     def _deliver(self, t: Task, info: SigInfo) -> None:
-        from shstk.emu.kernel import ptrace
-
         sig = info.signo
         if self.k.strace is not None:
-            from shstk.emu.syscalls import strace
-
-            strace.signal_line(self.k, t, info, t.cpu.rip if t.cpu.current is t else None)
+            self.k.syscalls.trace_signal(self.k, t, info, t.cpu.rip if t.cpu.current is t else None)
         if t.ptracer is not None and sig != S.SIGKILL and ptrace.signal_stop(self.k, t, info):
             return
         act = t.proc.sighand.get(sig)
@@ -248,9 +243,6 @@ class SignalOps:
     def _record_death(self, t: Task, info: SigInfo) -> None:
         k = self.k
         if t.proc is k.init and k.death is None:
-            from shstk.emu.kernel.crash import capture
-            from shstk.emu.kernel.kernel import Death
-
             # A fault gets the report; a signal sent by someone (abort, kill) is an
             # ordinary death, as on Linux, and prints nothing.
             fault = t.last_fault if info.fault is not None else None

@@ -8,6 +8,7 @@ shadow-stack state (SPEC.md §2).
 from __future__ import annotations
 
 import enum
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,9 +19,20 @@ from shstk.abi import signals as S
 if TYPE_CHECKING:
     from shstk.emu.cpu.cpu import Cpu
     from shstk.emu.kernel.files import FdTable
-    from shstk.emu.kernel.loader import ElfImage
+    from shstk.emu.kernel.loader import ExecImage
     from shstk.emu.kernel.mm import AddressSpace
     from shstk.emu.kernel.signal import SigInfo
+
+
+@dataclass
+class WaitResult:
+    """A child that wait() can report (kernel/exit.c wait_task_*)."""
+
+    pid: int
+    status: int  # wait status word
+    code: int  # CLD_*
+    uid: int
+    child: Process
 
 
 class State(enum.Enum):
@@ -82,8 +94,6 @@ class FsInfo:
 
 def host_rlimits() -> dict[int, list[int]]:
     """The limits of the shstk process itself: the first guest process inherits them."""
-    import resource
-
     limits = default_rlimits(8 << 20)
     for r in limits:
         try:
@@ -164,8 +174,8 @@ class Process:
         # the emulated CET loader (policy.py): what it enabled and what it loaded
         self.loader_enabled = False
         self.initial_objects: set[str] = set()
-        self.image: ElfImage | None = None  # the program execve loaded
-        self.interp_image: ElfImage | None = None  # its PT_INTERP
+        self.image: ExecImage | None = None  # the program execve loaded
+        self.interp_image: ExecImage | None = None  # its PT_INTERP
         self.libc_manages_shstk = False  # the program's ld.so issued ARCH_SHSTK_*
         self.ever_threaded = False  # glibc's SINGLE_THREAD_P never comes back
 
