@@ -17,27 +17,21 @@ from collections import deque
 from collections.abc import Callable
 
 from shstk.abi import errno as E
-from shstk.abi import mman as M
 from shstk.abi import resource as R
-from shstk.abi import shstk as A
 from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
 from shstk.emu.cpu.faults import CpuFault
-from shstk.emu.kernel import futex, loader, policy, shstk, timers
+from shstk.emu.kernel import futex, loader, mmap, policy, shstk, timers, traps
 from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, RunLimit, SyscallLayer
 from shstk.emu.kernel.errors import GuestExit, KernelError
-from shstk.emu.kernel.files import FdTable, HostFile, SyntheticFile
+from shstk.emu.kernel.files import FdTable, HostFile
 from shstk.emu.kernel.mm import (
-    VM_GROWSDOWN,
-    VM_NORESERVE,
     AddressSpace,
-    FileRef,
-    page_align,
 )
 from shstk.emu.kernel.process import exit_process
 from shstk.emu.kernel.procfs import ProcFs
 from shstk.emu.kernel.profile import Profile, get_profile
-from shstk.emu.kernel.signal import SigInfo, SignalFrames
+from shstk.emu.kernel.signal import SignalFrames
 from shstk.emu.kernel.signalops import SignalOps
 from shstk.emu.kernel.task import (
     FsInfo,
@@ -245,8 +239,8 @@ class Kernel:
         t.sigwake = False
         t.wait = None
         t.wake_result = None
-        if result is not NO_RESULT:
-            t.resume_rax = result  # type: ignore[attr-defined]
+        if isinstance(result, int):  # not NO_RESULT: the handler set the registers
+            t.resume_rax = result
         if t.state is State.BLOCKED:
             self.make_runnable(t)
         if self.strace is not None:
@@ -310,9 +304,9 @@ class Kernel:
         if t.ctx is not None:
             cpu.uc.context_restore(t.ctx)
             t.ctx = None
-        elif getattr(t, "initial_regs", None) is not None:
-            cpu.load_regs(t.initial_regs)  # type: ignore[attr-defined]
-            t.initial_regs = None  # type: ignore[attr-defined]
+        elif t.initial_regs is not None:
+            cpu.load_regs(t.initial_regs)
+            t.initial_regs = None
         cpu.engine.load_thread(t.cet_state)
         cpu.current = t
 
@@ -337,7 +331,7 @@ class Kernel:
             self._running_cpu = None
             self.run_deferred()
         if result.why == FAULTED and result.fault is not None:
-            self.fault(t, result.fault)
+            traps.handle_fault(self, t, result.fault)
         yielded, t.yielded = t.yielded, False
         if t.state is State.RUNNABLE and t not in self.runq:
             if result.why == RAN_OUT or yielded:
@@ -377,56 +371,13 @@ class Kernel:
 
     def set_user_rip(self, t: Task, rip: int) -> None:
         """Resume `t` at `rip` (applied outside Unicorn, which adds 2 after a syscall)."""
-        t.resume_rip = rip  # type: ignore[attr-defined]
+        t.resume_rip = rip
         if t.cpu.current is t:
             t.cpu.request_stop()
 
     def unmapped_access(self, cpu: Cpu, addr: int, write: bool) -> bool:
         t = cpu.current
         return t is not None and t.mm.grow_stack(addr)
-
-    # --- faults ---------------------------------------------------------------------------
-    def fault(self, t: Task, fault: CpuFault) -> None:
-        """An instruction faulted: the signal Linux would send (SPEC.md §11, §14)."""
-        info = self.fault_siginfo(t, fault)
-        if info is None:
-            return
-        t.cpu.rip = fault.rip
-        t.last_fault = fault  # type: ignore[attr-defined]
-        self.signals.force(t, info)
-
-    def fault_siginfo(self, t: Task, fault: CpuFault) -> SigInfo | None:
-        trap = fault.trap
-        if trap == A.X86_TRAP_PF:
-            v = t.mm.find(fault.addr)
-            eof = v.eof_start() if v is not None else None
-            if eof is not None and fault.addr >= eof and not fault.error_code & A.X86_PF_SHSTK:
-                # a page of a file mapping wholly past the end of the file
-                return SigInfo(S.SIGBUS, S.BUS_ADRERR, addr=fault.addr, trapno=trap,
-                               error_code=fault.error_code, fault=fault)
-            code = S.SEGV_ACCERR if v is not None else S.SEGV_MAPERR
-            return SigInfo(S.SIGSEGV, code, addr=fault.addr, trapno=trap,
-                           error_code=fault.error_code, fault=fault)
-        if trap == A.X86_TRAP_CP:
-            # cet.c: SIGSEGV, SEGV_CPERR, si_addr 0; err and trapno in the frame
-            return SigInfo(S.SIGSEGV, S.SEGV_CPERR, addr=0, trapno=trap,
-                           error_code=fault.error_code & 0x7FFF, fault=fault)
-        if trap == A.X86_TRAP_UD:
-            return SigInfo(S.SIGILL, S.ILL_ILLOPN, addr=fault.rip, trapno=trap, fault=fault)
-        if trap == A.X86_TRAP_DE:
-            return SigInfo(S.SIGFPE, S.FPE_INTDIV, addr=fault.rip, trapno=trap, fault=fault)
-        if trap == A.X86_TRAP_BP:
-            return SigInfo(S.SIGTRAP, S.SI_KERNEL, trapno=trap, fault=fault)
-        if trap in (16, 19):
-            return SigInfo(S.SIGFPE, 0, addr=fault.rip, trapno=trap, fault=fault)
-        if trap == 0x80:
-            # int $0x80 from 64-bit code enters the ia32 system-call table, not modelled
-            self.say_once("int80", "int $0x80 (32-bit system calls) is not emulated; "
-                          "returning -ENOSYS")
-            t.cpu.set_reg("rax", -E.ENOSYS)
-            t.cpu.rip = fault.rip
-            return None
-        return SigInfo(S.SIGSEGV, S.SI_KERNEL, addr=0, trapno=trap, fault=fault)
 
     # --- exit ---------------------------------------------------------------------------------
     def exit_thread(self, t: Task, code: int) -> None:
@@ -484,62 +435,8 @@ class Kernel:
     # --- memory -----------------------------------------------------------------------------
     def do_mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1,
                 offset: int = 0, *, extra_vm: int = 0, start_gap: int = 0) -> int:
-        """do_mmap(): the generic checks, placement and mapping shared by every caller."""
-        mm = t.mm
-        if length == 0:
-            raise KernelError(E.EINVAL)
-        length = page_align(length)
-        if length == 0 or length > M.TASK_SIZE:
-            raise KernelError(E.ENOMEM)
-        if offset & (M.PAGE_SIZE - 1):
-            raise KernelError(E.EINVAL)
-        if (offset >> 12) + (length >> 12) >= 1 << 52:
-            raise KernelError(E.EOVERFLOW)
-        maptype = flags & M.MAP_TYPE
-        if maptype not in (M.MAP_SHARED, M.MAP_PRIVATE, M.MAP_SHARED_VALIDATE):
-            raise KernelError(E.EINVAL)
-        if maptype == M.MAP_SHARED_VALIDATE and flags & ~(M.LEGACY_MAP_MASK | M.MAP_SYNC |
-                                                         M.MAP_FIXED_NOREPLACE):
-            raise KernelError(E.EOPNOTSUPP)
-        shared = maptype != M.MAP_PRIVATE
-        anonymous = bool(flags & M.MAP_ANONYMOUS)
-        file = None
-        if not anonymous:
-            file = t.proc.files.get(fd)
-            host_fd = file.host_fd()
-            if getattr(file, "path", "") == "/dev/zero":
-                anonymous = True
-            elif host_fd < 0 or file.getdents() is not None:
-                raise KernelError(E.ENODEV)
-            if not anonymous and not file.readable:
-                raise KernelError(E.EACCES)
-            if not anonymous and shared and prot & M.PROT_WRITE and not file.writable:
-                raise KernelError(E.EACCES)
-        fixed = bool(flags & (M.MAP_FIXED | M.MAP_FIXED_NOREPLACE))
-        where = mm.get_unmapped_area(addr, length, (flags | M.MAP_FIXED) if fixed else flags,
-                                     start_gap)
-        if flags & M.MAP_FIXED_NOREPLACE and mm.overlapping(where, where + length):
-            raise KernelError(E.EEXIST)
-        if fixed:
-            mm.unmap(where, where + length)
-        vm = extra_vm
-        if flags & M.MAP_GROWSDOWN:
-            vm |= VM_GROWSDOWN
-        if flags & M.MAP_NORESERVE:
-            vm |= VM_NORESERVE
-        if anonymous:
-            mm.map_anonymous(where, length, prot, shared=shared, extra_flags=vm)
-        else:
-            assert file is not None
-            st = os.fstat(file.host_fd())
-            host_path = getattr(file, "host_path", "")
-            mm.map_file(where, length, prot, file.host_fd(), offset, shared=shared,
-                        fd_writable=file.writable, file_size=st.st_size,
-                        file=FileRef(file.path, st.st_dev, st.st_ino, host_path),
-                        extra_flags=vm)
-            if prot & M.PROT_EXEC and host_path:
-                policy.check_late_object(self, t, host_path, file.path)
-        return where
+        return mmap.do_mmap(self, t, addr, length, prot, flags, fd, offset,
+                            extra_vm=extra_vm, start_gap=start_gap)
 
     # --- misc used by several families --------------------------------------------------------
     def set_altstack(self, t: Task, sp: int, flags: int, size: int, *,
@@ -557,29 +454,6 @@ class Kernel:
         if size < S.MINSIGSTKSZ:
             raise KernelError(E.ENOMEM)
         t.altstack = (sp, flags & S.SS_AUTODISARM, size)
-
-    def open_proc_mem(self, proc: Process, flags: int) -> SyntheticFile:
-        """/proc/PID/mem: reads and writes with FOLL_FORCE (SPEC.md §11.4)."""
-        mm = proc.mm
-
-        def reader(n: int, offset: int) -> bytes:
-            try:
-                return mm.read(offset, n, force=True)
-            except KernelError:
-                raise KernelError(E.EIO) from None
-
-        def writer(data: bytes, offset: int) -> int:
-            v = mm.find(offset)
-            if v is None or (v.block.shared and not v.flags & 0x20):
-                raise KernelError(E.EIO)
-            try:
-                mm.write(offset, data, force=True)
-            except KernelError:
-                raise KernelError(E.EIO) from None
-            return len(data)
-
-        return SyntheticFile(f"/proc/{proc.pid}/mem", flags, b"", reader=reader, writer=writer,
-                             mode=0o100600)
 
     def rlimit_stack(self, t: Task) -> int:
         return t.proc.rlimits[R.RLIMIT_STACK][0]

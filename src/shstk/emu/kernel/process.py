@@ -133,7 +133,7 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
     child.shstk.locked = parent.shstk.locked
     ssp, ucet = shstk.get_ssp(parent), shstk.get_ucet(parent)
     child.cet_state = (ssp, ucet, 0, 0, 0, 0)
-    child.initial_regs = regs  # type: ignore[attr-defined]
+    child.initial_regs = regs
     try:
         shstk.alloc_thread_stack(k, parent, child, flags, a.stack_size,
                                  a.shadow_stack_size, a.shstk_token)

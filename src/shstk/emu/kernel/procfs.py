@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import cpu_identity
 from shstk.emu.kernel import hostmem, shstk
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import SyntheticFile
 from shstk.emu.kernel.mm import (
     PAGE,
     VM_EXEC,
@@ -143,7 +145,7 @@ class ProcFs:
         }
         if name == "mem":
             return ProcEntry("file", ino=_ino(proc.pid, "mem"), writable=True,
-                             opener=lambda flags: self.k.open_proc_mem(proc, flags))
+                             opener=lambda flags: open_proc_mem(proc, flags))
         maker = makers.get(name)
         if maker is None:
             return None
@@ -390,3 +392,27 @@ def _cpu_flags(ident: dict[str, object], user_shstk: bool) -> list[str]:
     if user_shstk:
         flags.append("user_shstk")
     return flags
+
+
+def open_proc_mem(proc: Process, flags: int) -> SyntheticFile:
+    """/proc/PID/mem: reads and writes with FOLL_FORCE (SPEC.md §11.4)."""
+    mm = proc.mm
+
+    def reader(n: int, offset: int) -> bytes:
+        try:
+            return mm.read(offset, n, force=True)
+        except KernelError:
+            raise KernelError(E.EIO) from None
+
+    def writer(data: bytes, offset: int) -> int:
+        v = mm.find(offset)
+        if v is None or (v.block.shared and not v.flags & 0x20):
+            raise KernelError(E.EIO)
+        try:
+            mm.write(offset, data, force=True)
+        except KernelError:
+            raise KernelError(E.EIO) from None
+        return len(data)
+
+    return SyntheticFile(f"/proc/{proc.pid}/mem", flags, b"", reader=reader, writer=writer,
+                         mode=0o100600)

@@ -18,6 +18,7 @@ from shstk.abi import signals as S
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.cpu import Cpu
+    from shstk.emu.cpu.faults import CpuFault
     from shstk.emu.kernel.files import FdTable
     from shstk.emu.kernel.loader import ExecImage
     from shstk.emu.kernel.mm import AddressSpace
@@ -159,6 +160,7 @@ class Process:
         self.exit_signal = S.SIGCHLD
         self.shared_pending: list[SigInfo] = []
         self.alarm_deadline: int | None = None
+        self.alarm_interval = 0  # ITIMER_REAL's interval, ns
         self.zombie = False
         self.reaped = False
         self.vfork_done: Callable[[], None] | None = None
@@ -226,9 +228,15 @@ class Task:
         self.resume_rip: int | None = None
         self.resume_rax: int | None = None
         self.interrupted: tuple[int, str] | None = None  # syscall a signal broke into
-        self.last_fault: object | None = None  # the CpuFault behind a fatal signal
+        self.last_fault: CpuFault | None = None  # the CpuFault behind a fatal signal
         self.ptrace_inject: SigInfo | None = None  # a signal the tracer let through
         self.orig_rax = (1 << 64) - 1  # the system call being made (-1: none)
+        # a new thread's registers until it first runs (clone, fork)
+        self.initial_regs: dict[str, object] | None = None
+        self.strace_pending: tuple[object, list[int], list[str]] | None = None
+        # nanosleep: where to write the time left, and how to compute it if interrupted
+        self.sleep_rem: tuple[int, Callable[[], int]] | None = None
+        self.rseq: int | None = None  # the registered struct rseq
 
     @property
     def pid(self) -> int:
