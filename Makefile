@@ -26,9 +26,14 @@ demo: bytecode
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
+# ruff, the layer contract (import-linter), the type checker, then every test.
 test: bytecode
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 -q
 
 bench: bytecode

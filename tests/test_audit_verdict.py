@@ -20,6 +20,7 @@ from test_elf_guests import (
 from test_elf_synth import Layout, build_elf
 
 from shstk.abi import elf as E
+from shstk.elf.resolve import Resolver
 from shstk.elf.verdict import (
     BLOCKED,
     CONTROLS,
@@ -29,7 +30,6 @@ from shstk.elf.verdict import (
     all_controls,
     shstk_verdict,
 )
-from shstk.elf.resolve import Resolver
 
 
 def closure_of(tmp_path: Path, lib: Path | None, *, mark=None, name="greet"):

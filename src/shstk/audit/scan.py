@@ -10,6 +10,7 @@ before the next round). Phase 3 applies the verdict.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import stat
@@ -26,6 +27,22 @@ from shstk.elf.verdict import CONTROLS, Verdict, shstk_verdict
 POOL_THRESHOLD = 48
 
 ProgressCallback = Callable[[int, int], None]  # (files parsed, files known so far)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _worker_init(parent: int) -> None:
+    """A worker ignores Ctrl-C (the parent handles it) and dies with its parent.
+
+    PR_SET_PDEATHSIG covers a parent killed by SIGKILL, which runs no clean-up; the
+    getppid() check covers a parent that died before the worker got this far."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @dataclass
@@ -166,8 +183,8 @@ class _Parser:
             # Workers ignore Ctrl-C: the parent handles it and shuts the pool down,
             # so an interrupt prints one line, not a traceback per worker.
             self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1,
-                                            initializer=signal.signal,
-                                            initargs=(signal.SIGINT, signal.SIG_IGN))
+                                            initializer=_worker_init,
+                                            initargs=(os.getpid(),))
         futures = [self.pool.submit(inspect_chunk, chunk) for chunk in chunks]
         results: list[list[ObjectInfo | Failure | None] | None] = [None] * len(chunks)
         for i in reversed(range(len(chunks))):

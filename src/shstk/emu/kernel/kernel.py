@@ -49,9 +49,12 @@ VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 
 
 class Kernel:
-    def __init__(self, opts: RunOptions, syscalls: SyscallLayer) -> None:
+    def __init__(self, opts: RunOptions, syscalls: SyscallLayer,
+                 engine_factory: Callable[[Kernel], Cpu] | None = None) -> None:
         self.opts = opts
         self.syscalls = syscalls
+        # how a new address space gets its CPU: Unicorn, or a fake in kernel unit tests
+        self._engine_factory = engine_factory
         self.profile: Profile = get_profile(opts.kernel)
         self.procfs = ProcFs(self)
         self.vfs = Vfs(opts.sysroot, tuple(opts.rw), proc_lookup=self.procfs.lookup)
@@ -125,6 +128,8 @@ class Kernel:
 
     # --- processes ---------------------------------------------------------------------
     def new_cpu(self) -> Cpu:
+        if self._engine_factory is not None:
+            return self._engine_factory(self)
         return Cpu(self, engine=self.opts.engine, cr4_cet=self.profile.user_shstk)
 
     def new_process(self, *, cpu: Cpu, mm: AddressSpace, files: FdTable, fs: FsInfo,
