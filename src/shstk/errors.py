@@ -11,6 +11,14 @@ class UsageError(ShstkError):
     """Options that make no sense together, or a malformed argument."""
 
 
+class CannotRun(ShstkError):
+    """The program cannot be started: exit 126 as a shell does (127: it does not exist)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = 127 if missing else 126
+
+
 class BadElf(ShstkError):
     """A file that is not a usable ELF object (truncated, corrupted, wrong machine)."""
 

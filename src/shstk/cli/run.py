@@ -78,8 +78,11 @@ def handle(args: argparse.Namespace) -> int:
     result = run(opts)
     for event in result.dlopen_events:
         print(f"shstk: {event}", file=sys.stderr)
-    if result.report is not None:
-        text = to_json(result.report) if opts.report == "json" else result.report.text
+    if result.reports:
+        render = to_json if opts.report == "json" else (lambda r: r.text)
+        # text reports are separated by a blank line; JSON reports are JSON lines
+        sep = "\n" if opts.report == "json" else "\n\n"
+        text = sep.join(render(r) for r in result.reports)
         if opts.report_file:
             try:
                 with open(opts.report_file, "w") as f:

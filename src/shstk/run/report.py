@@ -112,11 +112,14 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
         "signal": _signal_name(snap.signo), "si_code": _code_name(snap.signo, snap.si_code),
         "si_addr": snap.si_addr, "rip": rip, "rip_symbol": sym.describe(rip),
         "instruction": insn, "shadow_stack_enabled": snap.shstk_enabled, "ssp": snap.ssp,
-        "registers": snap.regs,
+        "registers": snap.regs, "exe": snap.exe, "ppid": snap.ppid,
+        "first_process": snap.first,
     }
     lines: list[str] = []
     # the thread that faulted, when it is not the main one
-    who = f"[pid {snap.pid}]" if snap.tid == snap.pid else f"[pid {snap.pid}, thread {snap.tid}]"
+    who = f"pid {snap.pid}" if snap.tid == snap.pid else f"pid {snap.pid}, thread {snap.tid}"
+    # a child process is named by what it runs and who started it
+    who = f"[{who}]" if snap.first else f"[{who}, parent {snap.ppid}]"
     if cp:
         assert fault is not None
         code = fault.error_code
@@ -197,4 +200,5 @@ def _wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.data, indent=2, sort_keys=True, default=str)
+    """One line of JSON: a run with several reports writes JSON lines."""
+    return json.dumps(report.data, sort_keys=True, default=str)

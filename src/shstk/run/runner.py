@@ -7,6 +7,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 
+from shstk.abi import errno as E
 from shstk.abi import signals as S
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import Kernel
@@ -14,7 +15,7 @@ from shstk.emu.kernel.loader import ExecFormatError
 from shstk.emu.kernel.policy import POLICIES
 from shstk.emu.kernel.profile import get_profile
 from shstk.emu.syscalls.layer import SYSCALLS
-from shstk.errors import ShstkError, UsageError
+from shstk.errors import CannotRun, UsageError
 from shstk.options import RunOptions
 from shstk.run.report import Report, build
 
@@ -24,7 +25,8 @@ class RunResult:
     exit_status: int  # what `shstk run` exits with
     wait_status: int
     signal: int = 0
-    report: Report | None = None
+    report: Report | None = None  # the first process's, when a fault killed it
+    reports: list[Report] = field(default_factory=list)  # every process a fault killed
     events: list[str] = field(default_factory=list)
     dlopen_events: list[str] = field(default_factory=list)
 
@@ -55,7 +57,7 @@ def _search_path(opts: RunOptions, env: list[bytes]) -> str:
         host = cand if root == "/" else root + (cand if cand.startswith("/") else "/" + cand)
         if os.path.isfile(host) and os.access(host, os.X_OK):
             return cand
-    raise ShstkError(f"{prog}: command not found in PATH")
+    raise CannotRun(f"{prog}: command not found in PATH", missing=True)
 
 
 def _guest_cwd(sysroot: str) -> str:
@@ -97,9 +99,10 @@ def run(opts: RunOptions) -> RunResult:
     try:
         kernel.spawn(prog, argv, env, _guest_cwd(opts.sysroot))
     except ExecFormatError as exc:
-        raise ShstkError(f"{opts.program}: cannot run: {exc.why}") from None
+        raise CannotRun(f"{opts.program}: cannot run: {exc.why}") from None
     except KernelError as exc:
-        raise ShstkError(f"{opts.program}: cannot run: {os.strerror(exc.errno)}") from None
+        raise CannotRun(f"{opts.program}: cannot run: {os.strerror(exc.errno)}",
+                        missing=exc.errno == E.ENOENT) from None
     if opts.verbose:
         print(f"shstk: engine {kernel.init.cpu.engine.name if kernel.init else '?'}, "
               f"kernel profile {kernel.profile.name}", file=sys.stderr)
@@ -107,6 +110,12 @@ def run(opts: RunOptions) -> RunResult:
     status = death.status
     result = RunResult(0, status, events=list(kernel.events),
                        dlopen_events=list(kernel.dlopen_events))
+    program = shlex.quote(opts.program)
+    for snap in kernel.crashes:
+        report = build(snap, program if snap.first else shlex.quote(snap.exe))
+        result.reports.append(report)
+        if snap is death.snapshot:
+            result.report = report
     if status & 0x7F == 0:
         result.exit_status = (status >> 8) & 0xFF
         if strace_out is not None:
@@ -117,8 +126,6 @@ def run(opts: RunOptions) -> RunResult:
     result.exit_status = 128 + sig
     if strace_out is not None:
         strace_out.write(f"+++ killed by {S.NAMES.get(sig, sig)} +++\n")
-    if death.snapshot is not None:
-        result.report = build(death.snapshot, shlex.quote(opts.program))
     return result
 
 

@@ -43,6 +43,9 @@ class CrashSnapshot:
     anon: list[tuple[int, int, str]] = field(default_factory=list)
     features: int = 0
     locked: int = 0
+    exe: str = ""  # the program the process runs (after execve)
+    ppid: int = 0
+    first: bool = True  # the process shstk run started (its status is the run's)
 
 
 def capture(t: Task, info: SigInfo) -> CrashSnapshot:
@@ -56,7 +59,8 @@ def capture(t: Task, info: SigInfo) -> CrashSnapshot:
     ssp = shstk.get_ssp(t)
     snap = CrashSnapshot(t.pid, t.tid, t.comm, info.signo, info.code, info.addr, regs,
                          fault, ssp, shstk.enabled(t, shstk.SHSTK),
-                         features=t.shstk.features, locked=t.shstk.locked)
+                         features=t.shstk.features, locked=t.shstk.locked,
+                         exe=t.proc.exe, ppid=t.proc.parent.pid if t.proc.parent else 0)
     if ssp:
         for i in range(SHADOW_WORDS):
             addr = ssp + 8 * i

@@ -10,7 +10,3 @@ class KernelError(Exception):
         super().__init__(errno, why)
         self.errno = errno
         self.why = why
-
-
-class GuestExit(Exception):
-    """The whole emulation ends (used by the scheduler, never seen by handlers)."""

@@ -22,8 +22,9 @@ from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
 from shstk.emu.cpu.faults import CpuFault
 from shstk.emu.kernel import futex, loader, mmap, policy, shstk, timers, traps
+from shstk.emu.kernel.crash import CrashSnapshot
 from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, RunLimit, SyscallLayer
-from shstk.emu.kernel.errors import GuestExit, KernelError
+from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import FdTable, HostFile
 from shstk.emu.kernel.mm import (
     AddressSpace,
@@ -69,7 +70,8 @@ class Kernel:
         self.runq: deque[Task] = deque()
         self.sleepers: list[Task] = []
         self.init: Process | None = None
-        self.death: Death | None = None
+        self.death: Death | None = None  # how the first process ended
+        self.crashes: list[CrashSnapshot] = []  # every process a fault killed, in order
         self.events: list[str] = []  # loader-policy decisions etc., for the run summary
         self.dlopen_events: list[str] = []  # what a CET-enabled glibc would do on dlopen
         self.loader_policy = policy.from_options(opts.shstk, opts.glibc_tunables)
@@ -180,22 +182,35 @@ class Kernel:
 
     # --- the scheduler -------------------------------------------------------------------
     def run(self) -> Death:
+        """Run until the last guest process has exited (as `strace -f` waits for it);
+        the run ends as the first process did."""
         try:
-            while self.death is None:
+            while self._guest_alive():
                 task = self._pick()
                 if task is None:
                     if not self._idle():
                         break
                     continue
                 self._run_task(task)
-        except GuestExit:
-            pass
         except RunLimit as limit:
             self.death = Death(124 << 8)
             self.say_once("limit", limit.what)
         if self.death is None:
             self.death = Death(0)
         return self.death
+
+    def _guest_alive(self) -> bool:
+        if self.death is None:
+            return True
+        return any(not p.zombie for p in self.processes.values())
+
+    def _stuck(self, key: str, message: str) -> None:
+        """Nothing can ever run again: stop, as the first process's status if it ended."""
+        if self.death is None:
+            self.say_once(key, message + "; stopping")
+            self.death = Death(124 << 8)
+        else:
+            self.say_once(key, message + " after the first process exited; stopping")
 
     def _pick(self) -> Task | None:
         timers.fire_alarms(self)
@@ -263,9 +278,8 @@ class Kernel:
             deadlines.append(alarm)
         host_fds = [t.wait for t in live if t.wait and t.wait.host_fd >= 0]
         if not deadlines and not host_fds:
-            self.say_once("deadlock", "every guest thread is blocked and nothing can wake "
-                          "them (deadlock); stopping")
-            self.death = Death(124 << 8)
+            self._stuck("deadlock", "every guest thread is blocked and nothing can wake "
+                        "them (deadlock)")
             return False
         now = self.monotonic_ns()
         nearest = min(deadlines) if deadlines else None
@@ -293,9 +307,8 @@ class Kernel:
     def _all_stopped(self) -> bool:
         stopped = [t for t in self.tasks.values() if t.state in (State.STOPPED, State.TRACED)]
         if stopped:
-            self.say_once("stopped", "every guest thread is stopped and nothing can "
-                          "continue them; stopping")
-            self.death = Death(124 << 8)
+            self._stuck("stopped", "every guest thread is stopped and nothing can "
+                        "continue them")
         return False
 
     def switch_to(self, t: Task) -> None:

@@ -242,14 +242,17 @@ class SignalOps:
 
     def _record_death(self, t: Task, info: SigInfo) -> None:
         k = self.k
+        # A fault gets a report, in whichever process; a signal sent by someone (abort,
+        # kill) is an ordinary death, as on Linux, and prints nothing.
+        fault = t.last_fault if info.fault is not None else None
+        snapshot = capture(t, info) if fault is not None else None
+        if snapshot is not None:
+            snapshot.first = t.proc is k.init
+            k.crashes.append(snapshot)
         if t.proc is k.init and k.death is None:
-            # A fault gets the report; a signal sent by someone (abort, kill) is an
-            # ordinary death, as on Linux, and prints nothing.
-            fault = t.last_fault if info.fault is not None else None
             regs = t.cpu.gprs() if t.cpu.current is t else {}
             k.death = Death(info.signo, signal=info.signo, info=info, task=t, fault=fault,
-                            regs=regs,
-                            snapshot=capture(t, info) if fault is not None else None)
+                            regs=regs, snapshot=snapshot)
 
     def stop_process(self, proc: Process, sig: int) -> None:
         for th in proc.live_threads():
