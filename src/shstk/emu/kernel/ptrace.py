@@ -18,6 +18,7 @@ from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.task import State
 
 if TYPE_CHECKING:
+    from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.process import WaitResult
     from shstk.emu.kernel.task import Process, Task
@@ -130,37 +131,37 @@ def _user_regs(tracee: Task) -> bytes:
 
 
 def _regs_of(tracee: Task) -> dict[str, object]:
-    cpu = tracee.cpu
+    cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         return cpu.dump_regs()
     if tracee.ctx is None and getattr(tracee, "initial_regs", None) is not None:
-        return dict(tracee.initial_regs)  # type: ignore[attr-defined]
+        return dict(tracee.initial_regs)  # type: ignore[attr-defined]  # set by clone
     # read the tracee's saved context through the CPU, then put the running one back
-    ctx_now = cpu.uc.context_save()
+    ctx_now = cpu.save_context()
     try:
         if tracee.ctx is not None:
-            cpu.uc.context_restore(tracee.ctx)
+            cpu.restore_context(tracee.ctx)
         return cpu.dump_regs()
     finally:
-        cpu.uc.context_restore(ctx_now)
+        cpu.restore_context(ctx_now)
 
 
 def _set_regs(tracee: Task, regs: dict[str, object]) -> None:
-    cpu = tracee.cpu
+    cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         cpu.load_regs(regs)
         return
-    ctx_now = cpu.uc.context_save()
+    ctx_now = cpu.save_context()
     try:
         if tracee.ctx is not None:
-            cpu.uc.context_restore(tracee.ctx)
+            cpu.restore_context(tracee.ctx)
         elif getattr(tracee, "initial_regs", None) is not None:
-            tracee.initial_regs.update(regs)  # type: ignore[attr-defined]
+            tracee.initial_regs.update(regs)  # type: ignore[attr-defined]  # set by clone
             return
         cpu.load_regs(regs)
-        tracee.ctx = cpu.uc.context_save()
+        tracee.ctx = cpu.save_context()
     finally:
-        cpu.uc.context_restore(ctx_now)
+        cpu.restore_context(ctx_now)
 
 
 def _regset(k: Kernel, t: Task, tracee: Task, req: int, note: int, iov_addr: int) -> int:
