@@ -9,7 +9,7 @@ values for the kernel to turn into signals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import unicorn
 from unicorn import x86_const as X
@@ -76,7 +76,7 @@ class Cpu:
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)  # type: ignore[attr-defined]  # not in its hints
         self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
         self._fault: CpuFault | None = None
@@ -119,10 +119,10 @@ class Cpu:
         uc = self.uc
         for name, value in regs.items():
             if name == "xmm":
-                for r, v in zip(XMM, value, strict=True):  # type: ignore[arg-type]
+                for r, v in zip(XMM, cast(list[int], value), strict=True):
                     uc.reg_write(r, v)
             elif name == "fp":
-                for r, v in zip(FP, value, strict=True):  # type: ignore[arg-type]
+                for r, v in zip(FP, cast(list[int], value), strict=True):
                     uc.reg_write(r, v)
             elif name in REG:
                 uc.reg_write(REG[name], value)
@@ -186,8 +186,8 @@ class Cpu:
             err = exc
         if self._hook_error is not None:
             # a bug in the kernel model (or Ctrl-C) inside a hook: re-raise it out here
-            exc, self._hook_error = self._hook_error, None
-            raise exc
+            failure, self._hook_error = self._hook_error, None
+            raise failure
         return self._classify(err)
 
     def _hook_failed(self, exc: BaseException) -> None:

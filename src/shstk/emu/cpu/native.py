@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import Region
@@ -20,6 +21,9 @@ from shstk.emu.cpu.ssbase import (
     hook_del,
 )
 
+if TYPE_CHECKING:
+    from _ctypes import CFuncPtr  # the type of a CFUNCTYPE callback
+
 
 class _SsBlock(ctypes.Structure):
     _fields_ = [("addr", ctypes.c_uint64), ("last", ctypes.c_uint64), ("size", ctypes.c_uint32),
@@ -30,7 +34,6 @@ class _SsBlock(ctypes.Structure):
 class _SsRegion(ctypes.Structure):
     _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64), ("host", ctypes.c_uint64),
                 ("flags", ctypes.c_uint64)]
-
 
 
 _DECODE_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
@@ -144,9 +147,9 @@ class NativeEngine(SsEngine):
         self._ptr = ctypes.addressof(self._c)
         if lib.ss_cache_init(self._ptr, 14) != 0:
             raise MemoryError("shadow-stack block cache")
-        self._decode_cb: _DECODE_CFUNC | None = None
-        self._cet_slow_cb: HOOK_CFUNC | None = None
-        self._cs: object = None
+        self._decode_cb: CFuncPtr | None = None
+        self._cet_slow_cb: CFuncPtr | None = None
+        self._cs: object = None  # capstone.Cs, kept alive for the native decoder
         self._cs_insn: int | None = None
         self._setup_decoder()
         self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
@@ -227,7 +230,7 @@ class NativeEngine(SsEngine):
     def close(self) -> None:
         self._lib.ss_free(self._ptr)
         if self._cs_insn:
-            import capstone
+            import capstone  # type: ignore[import-untyped]  # capstone has no type hints
 
             capstone._cs.cs_free(self._cs_insn, 1)
             self._cs_insn = None
@@ -235,7 +238,7 @@ class NativeEngine(SsEngine):
     def _setup_decoder(self) -> None:
         """Let the hook decode blocks itself with capstone's C library (the one the
         Python binding loaded), so that Python sees only blocks with CET instructions."""
-        import capstone
+        import capstone  # type: ignore[import-untyped]  # capstone has no type hints
 
         lib = capstone._cs
         try:
@@ -244,13 +247,14 @@ class NativeEngine(SsEngine):
             lib.cs_malloc.argtypes = [ctypes.c_size_t]
         except AttributeError:
             return  # an old capstone: Python decodes every block
-        self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        self._cs_insn = lib.cs_malloc(self._cs.csh)
+        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self._cs = cs
+        self._cs_insn = lib.cs_malloc(cs.csh)
         if not self._cs_insn:
             return
         layout = capstone._cs_insn
         c = self._c
-        c.cs_handle = self._cs.csh.value
+        c.cs_handle = cs.csh.value
         c.cs_insn = self._cs_insn
         c.cs_off_address = layout.address.offset
         c.cs_off_size = layout.size.offset

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shstk.emu.cpu.decode import K_CALL, K_NONE, K_RET, BlockInfo
 from shstk.emu.cpu.ssbase import (
@@ -31,6 +32,9 @@ from shstk.emu.cpu.ssbase import (
     hook_add,
 )
 
+if TYPE_CHECKING:
+    from _ctypes import CFuncPtr  # the type of a CFUNCTYPE callback
+
 
 class PyEngine(SsEngine):
     """The fast path's logic in Python: same decisions, same events, same counters."""
@@ -50,13 +54,13 @@ class PyEngine(SsEngine):
         self.insns = 0
         self.budget = 0
         self._cache: dict[int, BlockInfo] = {}
-        self._hook_cb: HOOK_CFUNC | None = None
+        self._hook_cb: CFuncPtr | None = None
         self._uc: object = None
         self.mmu_addr = self.mmu_type = self.mmu_present = self.tlb_fills = 0
         self.exit_page = self.exit_phys = 0
         self._vma_starts: list[int] = []
         self._vmas: list[tuple[int, int, int, int]] = []  # (start, end, phys, perms)
-        self._tlb_cb: TLB_CFUNC | None = None
+        self._tlb_cb: CFuncPtr | None = None
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
         from unicorn import UC_HOOK_BLOCK

@@ -11,6 +11,7 @@ import bisect
 import ctypes
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.cpu.decode import BlockInfo
@@ -34,7 +35,7 @@ DecodeFn = Callable[[int, int], int]
 MissFn = Callable[[int, int], int]
 
 # A CET instruction hook as Unicorn calls it: (uc, address, size, user data)
-CetHookFn = Callable[[object, int, int, object], None]
+CetHookFn = Callable[[Any, int, int, Any], None]
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MEM_READ, MEM_WRITE, MEM_FETCH = 16, 17, 18

@@ -4,7 +4,7 @@ reporting, register sets (NT_PRSTATUS, NT_X86_SHSTK), PTRACE_ARCH_PRCTL, PEEK/PO
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
@@ -126,7 +126,7 @@ def _user_regs(tracee: Task) -> bytes:
         elif name in _SEGMENTS:
             values.append(_SEGMENTS[name])
         else:
-            values.append(int(k_regs.get(name, 0)) & 0xFFFFFFFFFFFFFFFF)
+            values.append(int(cast(int, k_regs.get(name, 0))) & 0xFFFFFFFFFFFFFFFF)
     return struct.pack(f"<{len(values)}Q", *values)
 
 
