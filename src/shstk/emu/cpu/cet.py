@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from shstk.abi import shstk as A
-from shstk.emu.cpu.engine import CET_SHSTK_EN, CET_WRSS_EN, Engine
+from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.cpu.faults import (
     CpuFault,
     control_protection,
@@ -22,6 +22,7 @@ from shstk.emu.cpu.faults import (
     page_fault,
 )
 from shstk.emu.cpu.regs import EFLAGS_CF, EFLAGS_OSZAPC
+from shstk.emu.cpu.ssbase import SsEngine
 
 MASK64 = (1 << 64) - 1
 HANDLED = frozenset({"rdsspq", "rdsspd", "incsspq", "incsspd", "rstorssp", "saveprevssp",
@@ -31,7 +32,7 @@ HANDLED = frozenset({"rdsspq", "rdsspd", "incsspq", "incsspd", "rstorssp", "save
 class Machine(Protocol):
     """What the instruction semantics need from the CPU."""
 
-    engine: Engine
+    engine: SsEngine
     cr4_cet: bool  # the kernel supports user shadow stacks (CR4.CET set)
 
     def reg(self, name: str) -> int: ...

@@ -8,19 +8,16 @@ values for the kernel to turn into signals.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import unicorn
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-from capstone import x86_const as CX
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_TLB_VIRTUAL
 
 from shstk.abi import shstk as A
-from shstk.emu.cpu import cet
+from shstk.emu.cpu import cet, interface
+from shstk.emu.cpu.cpuid import CPU_BRAND, CPU_MODEL, CpuidTable, cpu_identity
 from shstk.emu.cpu.decode import Decoder
 from shstk.emu.cpu.engine import (
     DECODE_OK,
@@ -29,9 +26,8 @@ from shstk.emu.cpu.engine import (
     EV_BUDGET,
     EV_CP,
     EV_DECODE,
-    EV_NONE,
     EV_SSFAULT,
-    Engine,
+    SsEngine,
     make_engine,
 )
 from shstk.emu.cpu.faults import (
@@ -41,6 +37,8 @@ from shstk.emu.cpu.faults import (
     invalid_opcode,
     page_fault,
 )
+from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, Region, RunResult
+from shstk.emu.cpu.operands import Operands
 from shstk.emu.cpu.regs import FP, GPRS, REG, RIP, RSP, SYSCALL_REGS, XMM
 
 UC = unicorn
@@ -48,25 +46,15 @@ UC = unicorn
 _MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
                                       ("UC_ERR_MMU_READ", "UC_ERR_MMU_WRITE", "UC_ERR_MMU_FETCH")
                                       if hasattr(UC, n)}
-# The CPU model whose CPUID Unicorn emulates faithfully (AVX hidden, SSE4.2 present).
-CPU_MODEL = X.UC_CPU_X86_SKYLAKE_CLIENT
-CPU_BRAND = "shstk virtual x86-64 CPU with CET"
 # emu_start's `until`: an address user code never reaches (kernel half). When a run
 # ends Unicorn translates the page of until-1 for a fetch; the MMU answers with a page
 # of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
 NEVER = 0xFFFFFFFFFFFFF800
 EXIT_PAGE = NEVER & ~0xFFF
 
-# Why `run` returned.
-RAN_OUT = "budget"  # quantum used up
-STOPPED = "stopped"  # the kernel asked (blocking syscall, exit, exec, signal, ...)
-FAULTED = "fault"  # a CpuFault is attached
-
-
-@dataclass(slots=True)
-class RunResult:
-    why: str
-    fault: CpuFault | None = None
+# The interface's page-table bits are Unicorn's.
+assert (interface.PROT_READ, interface.PROT_WRITE, interface.PROT_EXEC) == \
+    (UC.UC_PROT_READ, UC.UC_PROT_WRITE, UC.UC_PROT_EXEC)
 
 
 class CpuClient(Protocol):
@@ -76,28 +64,9 @@ class CpuClient(Protocol):
     def unmapped_access(self, cpu: Cpu, addr: int, write: bool) -> bool: ...
 
 
-# a memory operand: displacement, base, index, scale, segment (register names)
-_MemOperand = tuple[int, str | None, str | None, int, str | None]
-_CetShape = tuple[int, str, str | None, _MemOperand | None]  # size, mnemonic, reg, mem
-
-
-def _mem_operand(insn: object, op: object) -> _MemOperand:
-    m = op.mem  # type: ignore[attr-defined]
-    name = insn.reg_name  # type: ignore[attr-defined]
-    return (m.disp, name(m.base) if m.base else None, name(m.index) if m.index else None,
-            m.scale, name(m.segment) if m.segment else None)
-
-
-@dataclass(slots=True)
-class _CetInsn:
-    address: int
-    size: int
-    mnemonic: str
-    reg_operand: str | None
-    mem_address: int | None
-
-
 class Cpu:
+    """Implements `interface.Engine` with Unicorn and a shadow-stack engine (`engine`)."""
+
     def __init__(self, client: CpuClient, *, engine: str | None = None,
                  cr4_cet: bool = True) -> None:
         self.client = client
@@ -107,19 +76,16 @@ class Cpu:
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.engine: Engine = make_engine(engine)
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)  # type: ignore[attr-defined]  # not in its hints
+        self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
-        self._detail = Cs(CS_ARCH_X86, CS_MODE_64)
-        self._detail.detail = True
         self._fault: CpuFault | None = None
         self._hook_error: BaseException | None = None
         self._stop_requested = False
         self._cet_hooks: dict[int, int] = {}  # site -> hook handle
-        self._cet_shapes: dict[int, tuple[bytes, _CetShape | None]] = {}
-        self._cpuid_cache: dict[tuple[int, int], tuple[int, int, int, int]] = {}
-        self._hooks_keepalive: list[object] = []
+        self._cpuid = CpuidTable(cr4_cet)
         self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
+        self.operands = Operands(lambda: self.read_code, self.reg)
         self._mm: object = None
         self._install_hooks()
 
@@ -153,10 +119,10 @@ class Cpu:
         uc = self.uc
         for name, value in regs.items():
             if name == "xmm":
-                for r, v in zip(XMM, value, strict=True):  # type: ignore[arg-type]
+                for r, v in zip(XMM, cast(list[int], value), strict=True):
                     uc.reg_write(r, v)
             elif name == "fp":
-                for r, v in zip(FP, value, strict=True):  # type: ignore[arg-type]
+                for r, v in zip(FP, cast(list[int], value), strict=True):
                     uc.reg_write(r, v)
             elif name in REG:
                 uc.reg_write(REG[name], value)
@@ -164,7 +130,44 @@ class Cpu:
     def gprs(self) -> dict[str, int]:
         return {name: self.uc.reg_read(REG[name]) for name in (*GPRS, "rip", "eflags")}
 
+    def save_context(self) -> object:
+        return self.uc.context_save()
+
+    def restore_context(self, ctx: object) -> None:
+        self.uc.context_restore(ctx)  # type: ignore[arg-type]  # what save_context made
+
+    # --- CET state of the current thread (kept by the shadow-stack engine) -------------
+    @property
+    def ssp(self) -> int:
+        return self.engine.ssp
+
+    @ssp.setter
+    def ssp(self, value: int) -> None:
+        self.engine.ssp = value
+
+    @property
+    def cet(self) -> int:
+        return self.engine.cet
+
+    @cet.setter
+    def cet(self, value: int) -> None:
+        self.engine.cet = value
+
+    def save_thread(self) -> CetState:
+        return self.engine.save_thread()
+
+    def load_thread(self, state: CetState) -> None:
+        self.engine.load_thread(state)
+
     # --- execution -------------------------------------------------------------------
+    @property
+    def insns(self) -> int:
+        return self.engine.insns
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
     def request_stop(self) -> None:
         """Called by the kernel from a hook: return from `run` after this instruction."""
         self._stop_requested = True
@@ -183,8 +186,8 @@ class Cpu:
             err = exc
         if self._hook_error is not None:
             # a bug in the kernel model (or Ctrl-C) inside a hook: re-raise it out here
-            exc, self._hook_error = self._hook_error, None
-            raise exc
+            failure, self._hook_error = self._hook_error, None
+            raise failure
         return self._classify(err)
 
     def _hook_failed(self, exc: BaseException) -> None:
@@ -240,30 +243,8 @@ class Cpu:
                 return self._classify(None).fault or page_fault(rip, addr, fetch=True)
             return page_fault(addr, addr, fetch=True, present=present)
         eng.pending = 0  # the block did not finish: forget its CALL/RET
-        return page_fault(rip, self._data_fault_address(rip, page), write=write,
+        return page_fault(rip, self.operands.data_fault_address(rip, page), write=write,
                           present=present)
-
-    def _data_fault_address(self, rip: int, page: int) -> int:
-        """CR2: the operand address on the faulting page (the hook sees only the page)."""
-        code = self.read_code(rip, 16)
-        accesses: list[tuple[int, int]] = []
-        for insn in self._detail.disasm(code, rip, 1):
-            for op in insn.operands:
-                if op.type == CX.X86_OP_MEM:
-                    ea = self._effective_address(rip + insn.size, _mem_operand(insn, op))
-                    accesses.append((ea, max(op.size, 1)))
-            op_name = insn.mnemonic.rsplit(" ", 1)[-1]
-            rsp = self.reg("rsp")
-            if op_name.startswith(("push", "call")):
-                accesses.append((rsp - 8, 8))
-            elif op_name.startswith(("pop", "ret", "leave")):
-                accesses.append((rsp if op_name != "leave" else self.reg("rbp"), 8))
-        for addr, size in accesses:
-            if addr & ~0xFFF == page:
-                return addr
-            if (addr + size - 1) & ~0xFFF == page:
-                return page  # the access crosses into the faulting page
-        return page
 
     # --- the page table ----------------------------------------------------------------
     def attach_mm(self, mm: object, exit_phys: int) -> None:
@@ -283,6 +264,21 @@ class Cpu:
         except BaseException as exc:  # re-raised by run()
             self._hook_error = exc
             return 0
+
+    def map_physical(self, phys: int, size: int, host: int) -> None:
+        self.uc.mem_map_ptr(phys, size, UC.UC_PROT_ALL, host)
+
+    def vma_set(self, start: int, end: int, phys: int, perms: int, host: int) -> None:
+        self.engine.vma_set(start, end, phys, perms, host)
+
+    def vma_del(self, start: int) -> None:
+        self.engine.vma_del(start)
+
+    def add_region(self, region: Region) -> None:
+        self.engine.add_region(region)
+
+    def remove_region(self, start: int) -> None:
+        self.engine.remove_region(start)
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
@@ -327,12 +323,7 @@ class Cpu:
 
     def cpuid(self, leaf: int, sub: int = 0) -> tuple[int, int, int, int]:
         """CPUID of the emulated CPU: Unicorn's model, plus CET and our brand string."""
-        key = (leaf, sub if leaf in (4, 7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18) else 0)
-        hit = self._cpuid_cache.get(key)
-        if hit is None:
-            hit = _patch_cpuid(leaf, key[1], _model_cpuid(*key), self.cr4_cet)
-            self._cpuid_cache[key] = hit
-        return hit
+        return self._cpuid(leaf, sub)
 
     def _on_interrupt(self, uc: UC.Uc, intno: int, _ud: object) -> None:
         try:
@@ -376,7 +367,7 @@ class Cpu:
     def _hook_cet_site(self, site: int) -> int:
         """A code hook on one CET instruction: the engine's own when it has one for it
         (RDSSP and INCSSP natively), the Python one (cet.py) otherwise."""
-        insn = self._cet_insn(site)
+        insn = self.operands.cet_insn(site)
         if insn is not None:
             reg_id = REG.get(cet.reg64(insn.reg_operand)) if insn.reg_operand else None
             handle = self.engine.add_cet_hook(self.uc, site, insn.mnemonic, reg_id)
@@ -387,8 +378,7 @@ class Cpu:
     def invalidate_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed or went away: forget what was decoded there."""
         self.engine.invalidate(start, end)
-        for addr in [a for a in self._cet_shapes if start <= a < end]:
-            del self._cet_shapes[addr]
+        self.operands.forget(start, end)
         for site in [s for s in self._cet_hooks if start <= s < end]:
             handle = self._cet_hooks.pop(site)
             if not self.engine.del_cet_hook(self.uc, handle):
@@ -398,52 +388,9 @@ class Cpu:
         except UC.UcError:
             pass
 
-    def _cet_insn(self, addr: int) -> _CetInsn | None:
-        code = self.read_code(addr, 16)
-        shape = self._cet_shapes.get(addr)
-        if shape is None or shape[0] != code:
-            shape = (code, self._cet_shape(code, addr))
-            self._cet_shapes[addr] = shape
-        decoded = shape[1]
-        if decoded is None:
-            return None
-        size, mnemonic, reg_op, mem = decoded
-        ea = self._effective_address(addr + size, mem) if mem is not None else None
-        return _CetInsn(addr, size, mnemonic, reg_op, ea)
-
-    def _cet_shape(self, code: bytes, addr: int) -> _CetShape | None:
-        """What capstone says about the instruction, kept per address (with its bytes):
-        a CET instruction in a loop (a coroutine switch) is decoded once."""
-        for insn in self._detail.disasm(code, addr, 1):
-            reg_op: str | None = None
-            mem: _MemOperand | None = None
-            for op in insn.operands:
-                if op.type == CX.X86_OP_REG:
-                    reg_op = insn.reg_name(op.reg)
-                elif op.type == CX.X86_OP_MEM:
-                    mem = _mem_operand(insn, op)
-            return insn.size, insn.mnemonic, reg_op, mem
-        return None
-
-    def _effective_address(self, next_rip: int, mem: _MemOperand) -> int:
-        disp, base, index, scale, segment = mem
-        addr = disp
-        wide = True
-        if base is not None:
-            if base == "rip":
-                addr += next_rip
-            else:
-                wide = not base.startswith("e")
-                addr += self.reg(_gpr64(base))
-        if index is not None:
-            addr += self.reg(_gpr64(index)) * scale
-        if segment in ("fs", "gs"):
-            addr += self.reg(f"{segment}_base")
-        return addr & (0xFFFFFFFFFFFFFFFF if wide else 0xFFFFFFFF)
-
     def _on_cet_nop(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
         try:
-            insn = self._cet_insn(addr)
+            insn = self.operands.cet_insn(addr)
             if insn is None or insn.mnemonic not in cet.HANDLED:
                 return
             cet.execute(self, insn)
@@ -455,7 +402,7 @@ class Cpu:
     def _on_invalid(self, uc: UC.Uc, _ud: object) -> bool:
         rip = uc.reg_read(RIP)
         try:
-            insn = self._cet_insn(rip)
+            insn = self.operands.cet_insn(rip)
             if insn is None or insn.mnemonic not in cet.HANDLED:
                 self._abort(invalid_opcode(rip))
                 return False
@@ -473,62 +420,5 @@ class Cpu:
         self.engine.close()
 
 
-def _gpr64(name: str) -> str:
-    return cet.reg64(name)
-
-
-# --- CPUID ---------------------------------------------------------------------------
-_model_uc: UC.Uc | None = None
-_CPUID_CODE = 0x1000
-
-
-def _model_cpuid(leaf: int, sub: int) -> tuple[int, int, int, int]:
-    """What Unicorn's model answers (run once per leaf in a scratch Unicorn)."""
-    global _model_uc
-    if _model_uc is None:
-        _model_uc = UC.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
-        _model_uc.ctl_set_cpu_model(CPU_MODEL)
-        _model_uc.mem_map(_CPUID_CODE, 0x1000)
-        _model_uc.mem_write(_CPUID_CODE, b"\x0f\xa2")
-    uc = _model_uc
-    uc.reg_write(X.UC_X86_REG_RAX, leaf)
-    uc.reg_write(X.UC_X86_REG_RCX, sub)
-    uc.emu_start(_CPUID_CODE, _CPUID_CODE + 2)
-    return tuple(uc.reg_read(r) & 0xFFFFFFFF for r in (  # type: ignore[return-value]
-        X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX))
-
-
-_BRAND = CPU_BRAND.encode().ljust(48, b"\0")
-
-
-def _patch_cpuid(leaf: int, sub: int, regs: tuple[int, int, int, int],
-                 cet_supported: bool) -> tuple[int, int, int, int]:
-    a, b, c, d = regs
-    if leaf == 7 and sub == 0:
-        c |= 1 << 7  # CET_SS: the CPU has shadow stacks
-        d |= 1 << 20  # CET_IBT
-    elif 0x80000002 <= leaf <= 0x80000004:
-        off = (leaf - 0x80000002) * 16
-        a, b, c, d = struct.unpack_from("<4I", _BRAND, off)
-    return a, b, c, d
-
-
-def cpu_identity() -> dict[str, object]:
-    """Vendor, family/model/stepping and flags of the emulated CPU (for /proc/cpuinfo)."""
-    _a, b, c, d = _model_cpuid(0, 0)
-    vendor = struct.pack("<III", b, d, c).decode()
-    eax1, _b1, ecx1, edx1 = _model_cpuid(1, 0)
-    family = (eax1 >> 8) & 0xF
-    model = (eax1 >> 4) & 0xF
-    if family in (6, 15):
-        model |= ((eax1 >> 16) & 0xF) << 4
-    if family == 15:
-        family += (eax1 >> 20) & 0xFF
-    _a7, ebx7, ecx7, edx7 = _patch_cpuid(7, 0, _model_cpuid(7, 0), True)
-    return {"vendor": vendor, "family": family, "model": model, "stepping": eax1 & 0xF,
-            "brand": CPU_BRAND, "ecx1": ecx1, "edx1": edx1, "ebx7": ebx7, "ecx7": ecx7,
-            "edx7": edx7}
-
-
-__all__ = ["FAULTED", "RAN_OUT", "STOPPED", "Cpu", "CpuClient", "RunResult", "cpu_identity"]
-_ = (EV_NONE,)
+__all__ = ["CPU_BRAND", "CPU_MODEL", "FAULTED", "RAN_OUT", "STOPPED", "Cpu", "CpuClient",
+           "RunResult", "cpu_identity"]

@@ -1,7 +1,7 @@
 """Guest address spaces: VMAs with Linux semantics, backed by host memory.
 
 Our own VMA list is the truth (as mm_struct's maple tree is in Linux) and it is also the
-page table: Unicorn runs with a virtual TLB whose misses are answered from this list
+page table: the CPU runs with a virtual TLB whose misses are answered from this list
 (the engines keep a copy, in C for the native one). Each VMA is a slice of a `HostBlock`:
 physical memory in the machine's arena (physmem.py) backed by host memory, so mapping
 and unmapping cost a table update and a TLB flush, never a Unicorn region.
@@ -10,272 +10,77 @@ Shadow-stack VMAs are readable but not writable for the guest's ordinary stores,
 is what a Write=0/Dirty=1 PTE gives (SPEC.md §11.1-§11.2); the CPU's shadow-stack
 accesses go to the same host memory through the engines. Heap and stack blocks reserve
 room to grow, so brk and stack growth only update the table.
+
+The address space talks to the CPU only through `shstk.emu.cpu.interface.Engine`. The
+VMA records are in vma.py, the placement of new mappings in mmap_area.py, the fork copy
+in mmfork.py; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-import unicorn as UC
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
+from shstk.emu.cpu.interface import Engine, Region
 from shstk.emu.kernel import hostmem, physmem
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.mmap_area import UnmappedArea
 from shstk.emu.kernel.physmem import PhysMemory
-
-if TYPE_CHECKING:
-    from shstk.emu.cpu.cpu import Cpu
-
-PAGE = M.PAGE_SIZE
-PAGE_MASK = ~(PAGE - 1)
-TASK_SIZE = M.TASK_SIZE_MAX
-MMAP_MIN_ADDR = 0x10000
-ELF_ET_DYN_BASE = ((1 << 47) // 3 * 2) & PAGE_MASK  # 0x555555554000
-LEGACY_32BIT_BASE = 0x40000000
-LEGACY_32BIT_END = 0x80000000
-HEAP_RESERVE = 1 << 32  # host room for brk to grow into (reserved, not committed)
-STACK_RESERVE_MAX = 1 << 30
-
-
-def page_align(x: int) -> int:
-    return (x + PAGE - 1) & PAGE_MASK
-
-
-def page_down(x: int) -> int:
-    return x & PAGE_MASK
-
-
-# VMA flags (ours; the smaps VmFlags mnemonics follow fs/proc/task_mmu.c)
-VM_READ = 0x1
-VM_WRITE = 0x2
-VM_EXEC = 0x4
-VM_SHARED = 0x8
-VM_MAYREAD = 0x10
-VM_MAYWRITE = 0x20
-VM_MAYEXEC = 0x40
-VM_MAYSHARE = 0x80
-VM_GROWSDOWN = 0x100
-VM_DONTCOPY = 0x20000
-VM_DONTEXPAND = 0x40000
-VM_ACCOUNT = 0x100000
-VM_NORESERVE = 0x200000
-VM_DONTDUMP = 0x4000000
-VM_WIPEONFORK = 0x2000000
-VM_NOHUGEPAGE = 0x40000000
-VM_SHADOW_STACK = 0x1_0000_0000  # VM_HIGH_ARCH_5 on x86
-
-VMFLAG_MNEMONICS = (
-    (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
-    (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"), (VM_MAYSHARE, "ms"),
-    (VM_GROWSDOWN, "gd"), (VM_DONTCOPY, "dc"), (VM_DONTEXPAND, "de"), (VM_ACCOUNT, "ac"),
-    (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"), (VM_DONTDUMP, "dd"), (VM_NOHUGEPAGE, "nh"),
-    (VM_SHADOW_STACK, "ss"),
+from shstk.emu.kernel.vma import (
+    ELF_ET_DYN_BASE,
+    HEAP_RESERVE,
+    LEGACY_32BIT_BASE,
+    LEGACY_32BIT_END,
+    MMAP_MIN_ADDR,
+    PAGE,
+    PAGE_MASK,
+    PROT_TO_VM,
+    STACK_RESERVE_MAX,
+    TASK_SIZE,
+    VM_ACCOUNT,
+    VM_DONTCOPY,
+    VM_DONTDUMP,
+    VM_DONTEXPAND,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE,
+    VM_READ,
+    VM_SHADOW_STACK,
+    VM_SHARED,
+    VM_WIPEONFORK,
+    VM_WRITE,
+    VMFLAG_MNEMONICS,
+    FileMapping,
+    FileRef,
+    HostBlock,
+    Vma,
+    copy_private_block,
+    new_anon_block,
+    new_file_block,
+    page_align,
+    page_down,
+    share_block,
+    vm_prot,
 )
 
-PROT_TO_VM = {M.PROT_READ: VM_READ, M.PROT_WRITE: VM_WRITE, M.PROT_EXEC: VM_EXEC}
 
-
-def vm_prot(prot: int) -> int:
-    flags = 0
-    for p, f in PROT_TO_VM.items():
-        if prot & p:
-            flags |= f
-    return flags
-
-
-@dataclass(eq=False)
-class HostBlock:
-    """A piece of the machine's physical memory and the host memory behind it.
-
-    VMAs (of one process, or of several for shared memory mapped into each machine)
-    use slices of it. `fd` is what backs it besides zero-fill: a memfd for shared
-    anonymous memory, or the file of a file mapping.
-    """
-
-    pm: PhysMemory
-    phys: int
-    host: int
-    size: int
-    shared: bool
-    fd: int = -1
-    fd_offset: int = 0
-    file_len: int = 0  # bytes at the start that map `fd` (the rest is zero-fill)
-    users: int = 0
-    fd_writable: bool = True  # a shared mapping of `fd` may be writable
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users <= 0:
-            self.pm.free(self.phys, self.size)
-            if self.fd >= 0:
-                os.close(self.fd)
-                self.fd = -1
-
-
-def new_anon_block(pm: PhysMemory, size: int, *, shared: bool = False) -> HostBlock:
-    phys, host = pm.alloc(size)
-    if shared:
-        fd = physmem.new_memfd(size)
-        physmem.back_fd(host, size, fd, 0, shared=True, writable=True)
-        return HostBlock(pm, phys, host, size, True, fd, 0, size)  # fd_writable
-    physmem.back_anonymous(host, size)
-    return HostBlock(pm, phys, host, size, False)
-
-
-def new_file_block(pm: PhysMemory, fd: int, size: int, offset: int, *, shared: bool,
-                   writable: bool, file_size: int) -> HostBlock:
-    """A file mapping. Pages wholly past the end of the file are zero-filled memory:
-    touching host file pages there would be a SIGBUS for the emulator itself."""
-    phys, host = pm.alloc(size)
-    physmem.back_anonymous(host, size)
-    file_part = min(size, max(0, page_align(file_size) - offset))
-    own = os.dup(fd)
-    if file_part:
-        physmem.back_fd(host, file_part, own, offset, shared=shared,
-                        writable=writable or not shared)
-    return HostBlock(pm, phys, host, size, shared, own, offset, file_part,
-                     fd_writable=writable)
-
-
-def share_block(block: HostBlock, pm: PhysMemory) -> HostBlock:
-    """The same shared memory (memfd or file) mapped into another machine."""
-    phys, host = pm.alloc(block.size)
-    physmem.back_anonymous(host, block.size)
-    own = os.dup(block.fd)
-    if block.file_len:
-        physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=True,
-                        writable=block.fd_writable)
-    return HostBlock(pm, phys, host, block.size, True, own, block.fd_offset, block.file_len,
-                     fd_writable=block.fd_writable)
-
-
-def copy_private_block(block: HostBlock, pm: PhysMemory, ranges: list[tuple[int, int]]
-                       ) -> HostBlock:
-    """fork(): a private copy; `ranges` (offset, length) say what holds data."""
-    phys, host = pm.alloc(block.size)
-    physmem.back_anonymous(host, block.size)
-    own = -1
-    if block.fd >= 0:
-        own = os.dup(block.fd)
-        if block.file_len:
-            physmem.back_fd(host, block.file_len, own, block.fd_offset, shared=False,
-                            writable=True)
-    for off, n in ranges:
-        hostmem.copy_fresh(host + off, block.host + off, n)
-    return HostBlock(pm, phys, host, block.size, False, own, block.fd_offset, block.file_len)
-
-
-@dataclass(frozen=True)
-class FileMapping:
-    """A file mapping as the symbolizer needs it."""
-
-    start: int
-    end: int
-    path: str  # guest path
-    host: str  # host path, for reading symbols
-    offset: int  # file offset of `start`
-    perms: str
-
-
-@dataclass(frozen=True)
-class FileRef:
-    """The file behind a file mapping, for /proc/PID/maps."""
-
-    path: str  # guest path
-    dev: int
-    ino: int
-    host: str = ""  # host path (for symbols)
-
-
-@dataclass(eq=False)
-class Vma:
-    start: int
-    end: int
-    flags: int  # VM_*
-    block: HostBlock
-    offset: int  # byte offset of `start` within `block`
-    file: FileRef | None = None
-    pgoff: int = 0  # file offset of `start`, in pages
-    name: str | None = None  # "[heap]", "[stack]", ...
-    anon_name: str | None = None
-    _view: memoryview | None = field(default=None, repr=False)
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start
-
-    @property
-    def host(self) -> int:
-        return self.block.host + self.offset
-
-    @property
-    def phys(self) -> int:
-        return self.block.phys + self.offset
-
-    @property
-    def shadow_stack(self) -> bool:
-        return bool(self.flags & VM_SHADOW_STACK)
-
-    def view(self) -> memoryview:
-        if self._view is None:
-            self._view = hostmem.view(self.host, self.size)
-        return self._view
-
-    def uc_prot(self) -> int:
-        prot = UC.UC_PROT_NONE
-        f = self.flags
-        if f & (VM_READ | VM_EXEC | VM_WRITE):
-            prot |= UC.UC_PROT_READ  # x86 cannot map write-only or exec-only pages
-        if f & VM_WRITE and not f & VM_SHADOW_STACK:
-            prot |= UC.UC_PROT_WRITE
-        if f & VM_EXEC:
-            prot |= UC.UC_PROT_EXEC
-        return prot
-
-    def eof_start(self) -> int | None:
-        """Where the pages past the end of the mapped file begin, if this VMA has any."""
-        block = self.block
-        if block.fd < 0 or block.file_len >= self.offset + self.size:
-            return None
-        return self.start + max(0, block.file_len - self.offset)
-
-    def start_gap(self) -> int:
-        """How far below this VMA other mappings must stay (vm_start_gap)."""
-        if self.flags & VM_GROWSDOWN:
-            return M.STACK_GUARD_GAP
-        if self.flags & VM_SHADOW_STACK:
-            return PAGE
-        return 0
-
-    def same_kind(self, other: Vma) -> bool:
-        """Would Linux have merged these two adjacent VMAs (for /proc display)?"""
-        if self.flags != other.flags or self.name != other.name or self.end != other.start:
-            return False
-        # File mappings stay apart: Linux merges them only when their anon_vmas agree,
-        # which a segment that was written and one that was not never do.
-        return self.file is None and other.file is None and self.anon_name == other.anon_name
-
-
-class AddressSpace:
+class AddressSpace(UnmappedArea):
     """One process's memory map (struct mm_struct)."""
 
-    def __init__(self, cpu: Cpu, *, stack_rlimit: int = 8 << 20) -> None:
+    def __init__(self, cpu: Engine, *, stack_rlimit: int = 8 << 20) -> None:
         self.cpu = cpu
-        self.uc = cpu.uc
-        self.pm = PhysMemory(cpu.uc)
+        self.pm = PhysMemory(cpu)
         self.vmas: list[Vma] = []
         self._starts: list[int] = []
         self._shadow: dict[int, Vma] = {}  # the shadow-stack VMAs, by start
-        # unmapped_area_topdown: (low, high, start_gap) -> (limit, length): every gap
-        # above `limit` is too small for `length` (or more). Mapping only shrinks gaps;
-        # an unmap above `limit` forgets the hint (vm_unmapped_area's augmented tree
-        # answers this in O(log n) in Linux; without it, thread stacks cost O(n) each).
         self._topdown_hint: dict[tuple[int, int, int], tuple[int, int]] = {}
         self.start_brk = 0
         self.brk = 0
@@ -336,17 +141,17 @@ class AddressSpace:
             pos = v.end
         return pos >= end
 
-    # --- insertion / removal (keeps Unicorn in step) ------------------------------------
+    # --- insertion / removal (keeps the engine in step) -----------------------------------
     @staticmethod
     def _page_table_entries(v: Vma) -> list[tuple[int, int, int, int, int]]:
         """The VMA's entries in the engine's page table. Pages of a file mapping wholly
         past the end of the file get no access at all: touching them is SIGBUS."""
         eof_start = v.eof_start()
         if eof_start is None:
-            return [(v.start, v.end, v.phys, v.uc_prot(), v.host)]
+            return [(v.start, v.end, v.phys, v.page_prot(), v.host)]
         entries = []
         if eof_start > v.start:
-            entries.append((v.start, eof_start, v.phys, v.uc_prot(), v.host))
+            entries.append((v.start, eof_start, v.phys, v.page_prot(), v.host))
         # no host address: the decoder must not read past the end of the file (SIGBUS)
         entries.append((eof_start, v.end, v.phys + (eof_start - v.start), 0, 0))
         return entries
@@ -357,14 +162,11 @@ class AddressSpace:
         self._starts.insert(i, v.start)
         v.block.users += 1
         for entry in self._page_table_entries(v):
-            self.cpu.engine.vma_set(*entry)
+            self.cpu.vma_set(*entry)
         if v.shadow_stack:
             self._shadow[v.start] = v
             if self.engine_live:
-                from shstk.emu.cpu.engine import Region
-
-                self.cpu.engine.add_region(Region(v.start, v.end, v.host,
-                                                  bool(v.flags & VM_WRITE)))
+                self.cpu.add_region(Region(v.start, v.end, v.host, bool(v.flags & VM_WRITE)))
 
     def _remove(self, v: Vma, *, release_pages: bool = True, flush: bool = True) -> None:
         if v.flags & VM_EXEC:
@@ -378,7 +180,7 @@ class AddressSpace:
             self._topdown_hint = {key: hint for key, hint in self._topdown_hint.items()
                                   if v.end <= hint[0]}
         for start, *_rest in self._page_table_entries(v):
-            self.cpu.engine.vma_del(start)
+            self.cpu.vma_del(start)
         if flush:
             self.cpu.flush_tlb()
         if release_pages and not v.block.shared:
@@ -387,7 +189,7 @@ class AddressSpace:
         if v.shadow_stack:
             del self._shadow[v.start]
             if self.engine_live:
-                self.cpu.engine.remove_region(v.start)
+                self.cpu.remove_region(v.start)
 
     def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:
         """Swap one VMA for pieces covering (part of) it, sharing its host block.
@@ -420,108 +222,6 @@ class AddressSpace:
                                    perms))
         return out
 
-    # --- unmapped-area search -----------------------------------------------------------
-    def _gap_below(self, v: Vma) -> int:
-        return v.start - v.start_gap()
-
-    def _hint_fits(self, addr: int, length: int, start_gap: int = 0) -> bool:
-        if addr < MMAP_MIN_ADDR or addr > TASK_SIZE - length:
-            return False
-        nxt = self.find_next(addr)
-        if nxt is not None and addr + length > self._gap_below(nxt):
-            return False
-        prev = self._prev_vma(addr)
-        return prev is None or addr - start_gap >= prev.end
-
-    def _prev_vma(self, addr: int) -> Vma | None:
-        i = bisect.bisect_right(self._starts, addr) - 1
-        while i >= 0:
-            v = self.vmas[i]
-            if v.end <= addr:
-                return v
-            i -= 1
-        return None
-
-    def unmapped_area_topdown(self, length: int, low: int, high: int,
-                              start_gap: int = 0) -> int | None:
-        """Highest `addr` in [low, high) with room for `length` (vm_unmapped_area).
-
-        Gaps are walked from the top; the VMA above a gap keeps its start gap free below
-        it (guard gaps), and the new mapping wants `start_gap` free below itself.
-        """
-        key = (low, high, start_gap)
-        hint = self._topdown_hint.get(key)
-        if hint is not None and length >= hint[1]:
-            limit = hint[0]  # the gaps above were too small: start at this one
-            top = bisect.bisect_left(self._starts, limit)
-        else:
-            limit = high  # the upper end of the gap being looked at
-            top = len(self.vmas)
-        for i in range(top - 1, -1, -1):
-            below = self.vmas[i]
-            if below.start >= high:
-                limit = min(high, below.start - below.start_gap())
-                continue
-            gap_lo = max(low, below.end)
-            if limit >= length:
-                cand = page_down(limit - length)
-                if cand - start_gap >= gap_lo:
-                    self._topdown_hint[key] = (limit, length)
-                    return cand
-            limit = min(high, below.start - below.start_gap())
-            if limit <= low:
-                return None
-        if limit >= length:
-            cand = page_down(limit - length)
-            if cand - start_gap >= low:
-                self._topdown_hint[key] = (limit, length)
-                return cand
-        return None
-
-    def unmapped_area_bottomup(self, length: int, low: int, high: int) -> int | None:
-        addr = low
-        for v in self.vmas:
-            if v.end <= addr:
-                continue
-            if addr + length <= self._gap_below(v) and addr + length <= high:
-                return addr
-            addr = max(addr, v.end)
-            if addr + length > high:
-                return None
-        return addr if addr + length <= high else None
-
-    def get_unmapped_area(self, hint: int, length: int, flags: int,
-                          start_gap: int = 0) -> int:
-        """arch_get_unmapped_area_topdown(): where a new mapping of `length` goes."""
-        if length > TASK_SIZE:
-            raise KernelError(E.ENOMEM)
-        if flags & M.MAP_FIXED:
-            if hint & ~PAGE_MASK:
-                raise KernelError(E.EINVAL)
-            if hint > TASK_SIZE - length:
-                raise KernelError(E.ENOMEM)
-            return hint
-        if flags & M.MAP_32BIT:
-            addr = self.unmapped_area_bottomup(length, LEGACY_32BIT_BASE, LEGACY_32BIT_END)
-            if addr is None:
-                raise KernelError(E.ENOMEM)
-            return addr
-        if hint:
-            hint = page_align(hint)
-            if self._hint_fits(hint, length, start_gap) and \
-                    not (flags & M.MAP_ABOVE4G and hint < M.FOUR_GIB):
-                return hint
-        low = max(PAGE, MMAP_MIN_ADDR)
-        if flags & M.MAP_ABOVE4G:
-            low = M.FOUR_GIB
-        addr = self.unmapped_area_topdown(length, low, self.mmap_base, start_gap)
-        if addr is None:
-            # Linux falls back to a bottom-up search from TASK_UNMAPPED_BASE
-            addr = self.unmapped_area_bottomup(length, max(low, page_align(TASK_SIZE // 3)),
-                                               TASK_SIZE)
-        if addr is None:
-            raise KernelError(E.ENOMEM)
-        return addr
 
     # --- mapping -----------------------------------------------------------------------
     def map_anonymous(self, addr: int, length: int, prot: int, *, shared: bool = False,
@@ -766,42 +466,22 @@ class AddressSpace:
         return bytes(out)
 
     # --- fork -------------------------------------------------------------------------
+
+    # --- fork -------------------------------------------------------------------------
     def copy_into(self, child: AddressSpace) -> None:
-        """Give `child` a copy of this address space (fork).
+        """Give `child` a copy of this address space (fork); see mmfork.py."""
+        from shstk.emu.kernel.mmfork import copy_address_space
 
-        Private memory is copied in proportion to the pages that hold data, so a 4 GiB
-        shadow-stack reservation with a few pages touched costs a few pages. Shared
-        mappings are shared. MADV_DONTFORK ranges are left out, MADV_WIPEONFORK ones
-        start zeroed.
-        """
-        child.start_brk, child.brk = self.start_brk, self.brk
-        child.stack_top, child.start_stack = self.stack_top, self.start_stack
-        child.mmap_base = self.mmap_base
-        child.arg_start, child.arg_end = self.arg_start, self.arg_end
-        child.env_start, child.env_end = self.env_start, self.env_end
-        copies: dict[int, HostBlock] = {}
-        for v in self.vmas:
-            if v.flags & VM_DONTCOPY:
-                continue
-            nb = copies.get(id(v.block))
-            if nb is None:
-                if v.block.shared:
-                    nb = share_block(v.block, child.pm)
-                else:
-                    nb = copy_private_block(v.block, child.pm, self._data_ranges(v.block))
-                copies[id(v.block)] = nb
-            nv = Vma(v.start, v.end, v.flags, nb, v.offset, v.file, v.pgoff, v.name, v.anon_name)
-            if v.flags & VM_WIPEONFORK and not v.block.shared:
-                hostmem.discard(nv.host, nv.size)
-            child._insert(nv)
-            if v is self.heap:
-                child.heap = nv
+        copy_address_space(self, child)
 
-    def _data_ranges(self, block: HostBlock) -> list[tuple[int, int]]:
-        """The parts of a private block that hold data and that a VMA still uses."""
-        out: list[tuple[int, int]] = []
-        for v in self.vmas:
-            if v.block is block:
-                for off, n in hostmem.resident_pages(v.host, v.size):
-                    out.append((v.offset + off, n))
-        return out
+
+__all__ = [
+    "ELF_ET_DYN_BASE", "HEAP_RESERVE", "LEGACY_32BIT_BASE", "LEGACY_32BIT_END",
+    "MMAP_MIN_ADDR", "PAGE", "PAGE_MASK", "PROT_TO_VM", "STACK_RESERVE_MAX", "TASK_SIZE",
+    "VMFLAG_MNEMONICS", "VM_ACCOUNT", "VM_DONTCOPY", "VM_DONTDUMP", "VM_DONTEXPAND",
+    "VM_EXEC", "VM_GROWSDOWN", "VM_MAYEXEC", "VM_MAYREAD", "VM_MAYSHARE", "VM_MAYWRITE",
+    "VM_NOHUGEPAGE", "VM_NORESERVE", "VM_READ", "VM_SHADOW_STACK", "VM_SHARED",
+    "VM_WIPEONFORK", "VM_WRITE", "AddressSpace", "FileMapping", "FileRef", "HostBlock",
+    "Vma", "copy_private_block", "new_anon_block", "new_file_block", "page_align",
+    "page_down", "share_block", "vm_prot",
+]

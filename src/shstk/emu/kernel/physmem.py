@@ -1,11 +1,11 @@
-"""Physical memory of one guest machine (one Unicorn): large host reservations carved into
-blocks, so mapping and unmapping never touch Unicorn's region list.
+"""Physical memory of one guest machine: large host reservations carved into blocks, so
+mapping and unmapping never touch the CPU's region list.
 
-Unicorn runs in its virtual-TLB mode: each guest page is translated through the address
-space's VMA table to a physical address inside one of a few large "chunks". A chunk is one
-Unicorn region backed by a host reservation (PROT_NONE, costing nothing) into which
-blocks are mapped with MAP_FIXED: anonymous memory, a memfd (shared anonymous memory,
-which another process's machine can map too), or a file.
+The CPU runs in its virtual-TLB mode: each guest page is translated through the address
+space's VMA table to a physical address inside one of a few large "chunks". A chunk is
+one `Engine.map_physical` region backed by a host reservation (PROT_NONE, costing
+nothing) into which blocks are mapped with MAP_FIXED: anonymous memory, a memfd (shared
+anonymous memory, which another process's machine can map too), or a file.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass
-
-import unicorn as UC
+from typing import TYPE_CHECKING
 
 from shstk.emu.kernel import hostmem
 
+if TYPE_CHECKING:
+    from shstk.emu.cpu.interface import Engine
+
 PAGE = 0x1000
-CHUNK = 1 << 38  # 256 GiB of physical address space per Unicorn region
+CHUNK = 1 << 38  # 256 GiB of physical address space per CPU region
 PHYS_BASE = 1 << 32  # physical addresses start here (0 stays unmapped, for clarity)
 
 
@@ -32,8 +34,8 @@ class _Chunk:
 
 
 class PhysMemory:
-    def __init__(self, uc: UC.Uc) -> None:
-        self.uc = uc
+    def __init__(self, cpu: Engine) -> None:
+        self.cpu = cpu
         self.chunks: list[_Chunk] = []
         self._next_phys = PHYS_BASE
 
@@ -42,7 +44,7 @@ class PhysMemory:
         host = hostmem.reserve(size)
         phys = self._next_phys
         self._next_phys += size
-        self.uc.mem_map_ptr(phys, size, UC.UC_PROT_ALL, host)
+        self.cpu.map_physical(phys, size, host)
         chunk = _Chunk(phys, size, host, [(phys, phys + size)])
         self.chunks.append(chunk)
         return chunk

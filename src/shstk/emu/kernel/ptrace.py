@@ -4,7 +4,7 @@ reporting, register sets (NT_PRSTATUS, NT_X86_SHSTK), PTRACE_ARCH_PRCTL, PEEK/PO
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
@@ -18,6 +18,7 @@ from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.task import State
 
 if TYPE_CHECKING:
+    from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.process import WaitResult
     from shstk.emu.kernel.task import Process, Task
@@ -125,42 +126,42 @@ def _user_regs(tracee: Task) -> bytes:
         elif name in _SEGMENTS:
             values.append(_SEGMENTS[name])
         else:
-            values.append(int(k_regs.get(name, 0)) & 0xFFFFFFFFFFFFFFFF)
+            values.append(int(cast(int, k_regs.get(name, 0))) & 0xFFFFFFFFFFFFFFFF)
     return struct.pack(f"<{len(values)}Q", *values)
 
 
 def _regs_of(tracee: Task) -> dict[str, object]:
-    cpu = tracee.cpu
+    cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         return cpu.dump_regs()
     if tracee.ctx is None and getattr(tracee, "initial_regs", None) is not None:
-        return dict(tracee.initial_regs)  # type: ignore[attr-defined]
+        return dict(tracee.initial_regs)  # type: ignore[attr-defined]  # set by clone
     # read the tracee's saved context through the CPU, then put the running one back
-    ctx_now = cpu.uc.context_save()
+    ctx_now = cpu.save_context()
     try:
         if tracee.ctx is not None:
-            cpu.uc.context_restore(tracee.ctx)
+            cpu.restore_context(tracee.ctx)
         return cpu.dump_regs()
     finally:
-        cpu.uc.context_restore(ctx_now)
+        cpu.restore_context(ctx_now)
 
 
 def _set_regs(tracee: Task, regs: dict[str, object]) -> None:
-    cpu = tracee.cpu
+    cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         cpu.load_regs(regs)
         return
-    ctx_now = cpu.uc.context_save()
+    ctx_now = cpu.save_context()
     try:
         if tracee.ctx is not None:
-            cpu.uc.context_restore(tracee.ctx)
+            cpu.restore_context(tracee.ctx)
         elif getattr(tracee, "initial_regs", None) is not None:
-            tracee.initial_regs.update(regs)  # type: ignore[attr-defined]
+            tracee.initial_regs.update(regs)  # type: ignore[attr-defined]  # set by clone
             return
         cpu.load_regs(regs)
-        tracee.ctx = cpu.uc.context_save()
+        tracee.ctx = cpu.save_context()
     finally:
-        cpu.uc.context_restore(ctx_now)
+        cpu.restore_context(ctx_now)
 
 
 def _regset(k: Kernel, t: Task, tracee: Task, req: int, note: int, iov_addr: int) -> int:

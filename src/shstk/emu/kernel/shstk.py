@@ -15,7 +15,7 @@ from shstk.abi import errno as E
 from shstk.abi import mman as M
 from shstk.abi import resource as R
 from shstk.abi import shstk as A
-from shstk.emu.cpu.engine import CET_SHSTK_EN, CET_WRSS_EN
+from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import VM_ACCOUNT, VM_NOHUGEPAGE, VM_SHADOW_STACK, VM_WRITE, page_align
 
@@ -34,26 +34,26 @@ DATA_BIT = A.SHSTK_DATA_BIT
 
 def get_ssp(task: Task) -> int:
     if task.cpu.current is task:
-        return task.cpu.engine.ssp
+        return task.cpu.ssp
     return task.cet_state[0]
 
 
 def set_ssp(task: Task, value: int) -> None:
     if task.cpu.current is task:
-        task.cpu.engine.ssp = value
+        task.cpu.ssp = value
     else:
         task.cet_state = (value, *task.cet_state[1:])
 
 
 def get_ucet(task: Task) -> int:
     if task.cpu.current is task:
-        return task.cpu.engine.cet
+        return task.cpu.cet
     return task.cet_state[1]
 
 
 def set_ucet(task: Task, value: int) -> None:
     if task.cpu.current is task:
-        task.cpu.engine.cet = value
+        task.cpu.cet = value
     else:
         s = task.cet_state
         task.cet_state = (s[0], value, *s[2:])

@@ -1,0 +1,254 @@
+"""What both shadow-stack engines share: events, the shadow-stack regions with direct
+host access, the per-thread state, and raw Unicorn hooks through ctypes.
+
+The engines themselves: native.py (the C fast path) and pyengine.py (its Python twin);
+engine.py picks one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
+from shstk.emu.cpu.decode import BlockInfo
+from shstk.emu.cpu.interface import CetState, Region
+
+EV_NONE = 0
+EV_CP = 1
+EV_SSFAULT = 2
+EV_BUDGET = 3
+EV_DECODE = 4
+
+DECODE_OK = 0
+DECODE_RESTART = 1
+DECODE_STOP = 2
+
+_Q = struct.Struct("<Q")
+
+# The decode callback: (addr, size) -> DECODE_*
+DecodeFn = Callable[[int, int], int]
+# The page-table miss callback: (addr, access type) -> 1 if a mapping now covers addr
+MissFn = Callable[[int, int], int]
+
+# A CET instruction hook as Unicorn calls it: (uc, address, size, user data)
+CetHookFn = Callable[[Any, int, int, Any], None]
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MEM_READ, MEM_WRITE, MEM_FETCH = 16, 17, 18
+
+
+class TlbEntry(ctypes.Structure):
+    _fields_ = [("paddr", ctypes.c_uint64), ("perms", ctypes.c_int)]
+
+
+TLB_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                             ctypes.POINTER(TlbEntry), ctypes.c_void_p)
+HOOK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                              ctypes.c_void_p)
+
+
+class _Regions:
+    """Shadow-stack VMAs with direct host access, shared by both engines' Python side."""
+
+    def __init__(self) -> None:
+        self._regions: list[tuple[int, int, memoryview, bool]] = []
+        self._starts: list[int] = []
+        self._last: tuple[int, int, memoryview, bool] | None = None
+
+    @staticmethod
+    def _entry(r: Region) -> tuple[int, int, memoryview, bool]:
+        view = memoryview((ctypes.c_char * (r.end - r.start)).from_address(r.host)).cast("B")
+        return (r.start, r.end, view, r.writable)
+
+    def add(self, r: Region) -> None:
+        """One more shadow-stack VMA (or a new version of the one at r.start)."""
+        i = bisect.bisect_left(self._starts, r.start)
+        if i < len(self._starts) and self._starts[i] == r.start:
+            self._regions[i] = self._entry(r)
+        else:
+            self._starts.insert(i, r.start)
+            self._regions.insert(i, self._entry(r))
+        self._last = None
+
+    def remove(self, start: int) -> None:
+        i = bisect.bisect_left(self._starts, start)
+        if i < len(self._starts) and self._starts[i] == start:
+            del self._starts[i]
+            del self._regions[i]
+        self._last = None
+
+    def find(self, addr: int) -> tuple[int, int, memoryview, bool] | None:
+        last = self._last
+        if last is not None and last[0] <= addr and addr + 8 <= last[1]:
+            return last
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i < 0:
+            return None
+        reg = self._regions[i]
+        if addr >= reg[1] or addr + 8 > reg[1]:
+            return None
+        self._last = reg
+        return reg
+
+    def slot(self, addr: int) -> tuple[memoryview, int] | None:
+        """Where a shadow-stack access at `addr` lands, or None if it must fault."""
+        reg = self.find(addr)
+        if reg is None or not reg[3]:
+            return None
+        return reg[2], addr - reg[0]
+
+
+class SsEngine:
+    """A shadow-stack engine: what the Cpu asks of the native one and its Python twin."""
+
+    name = "?"
+
+    def __init__(self) -> None:
+        self.regions = _Regions()
+
+    # --- shadow-stack memory, for CET instructions and the Python hook -------------
+    def ss_read(self, addr: int) -> int | None:
+        """Shadow-stack read of 8 bytes; None means #PF (SS access to a non-SS page)."""
+        slot = self.regions.slot(addr)
+        if slot is None:
+            return None
+        return _Q.unpack_from(slot[0], slot[1])[0]
+
+    def ss_write(self, addr: int, value: int) -> bool:
+        slot = self.regions.slot(addr)
+        if slot is None:
+            return False
+        _Q.pack_into(slot[0], slot[1], value & 0xFFFFFFFFFFFFFFFF)
+        return True
+
+    def ss_write32(self, addr: int, value: int) -> bool:
+        slot = self.regions.slot(addr & ~7)
+        if slot is None:
+            return False
+        struct.pack_into("<I", slot[0], slot[1] + (addr & 7), value & 0xFFFFFFFF)
+        return True
+
+    def ss_read32(self, addr: int) -> int | None:
+        slot = self.regions.slot(addr & ~7)
+        if slot is None:
+            return None
+        return struct.unpack_from("<I", slot[0], slot[1] + (addr & 7))[0]
+
+    # --- shadow-stack regions (one per shadow-stack VMA) ----------------------------
+    def add_region(self, r: Region) -> None:
+        self.regions.add(r)
+
+    def remove_region(self, start: int) -> None:
+        self.regions.remove(start)
+
+    # --- CET instruction sites -----------------------------------------------------
+    def set_cet_slow_path(self, hook: CetHookFn) -> None:
+        """Where natively hooked CET instructions go when the native code cannot finish."""
+
+    def add_cet_hook(self, uc: object, site: int, mnemonic: str, reg_id: int | None
+                     ) -> int | None:
+        """Hook the CET instruction at `site` natively; None: use the Python hook."""
+        return None
+
+    def del_cet_hook(self, uc: object, handle: int) -> bool:
+        """Remove a hook add_cet_hook made; False if it was not one of ours."""
+        return False
+
+    # --- thread switch --------------------------------------------------------------
+    def save_thread(self) -> CetState:
+        return (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,
+                self.pending_imm)
+
+    def load_thread(self, state: CetState) -> None:
+        (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,
+         self.pending_imm) = state
+
+    def clear_event(self) -> None:
+        self.event = EV_NONE
+        self.event_code = 0
+        self.event_addr = 0
+        self.event_rip = 0
+        self.event_expected = 0
+        self.event_actual = 0
+        self.event_write = 0
+
+    # attributes every engine provides (plain or ctypes-backed)
+    ssp: int
+    cet: int
+    pending: int
+    pending_addr: int
+    pending_insn: int
+    pending_imm: int
+    event: int
+    event_code: int
+    event_addr: int
+    event_rip: int
+    event_expected: int
+    event_actual: int
+    event_write: int
+    blocks: int
+    insns: int
+    budget: int
+    # the last refused TLB fill, and the page that ends a run (see Cpu.attach_mm)
+    mmu_addr: int
+    mmu_type: int
+    mmu_present: int
+    tlb_fills: int
+    exit_page: int
+    exit_phys: int
+
+    # --- implemented by each engine ----------------------------------------------------
+    def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
+        """Register the block hook on `uc`; `decode` describes a block seen first."""
+        raise NotImplementedError
+
+    def install_mmu(self, uc: object, miss: MissFn) -> None:
+        """Answer `uc`'s TLB misses from the page table (vma_set); `miss` when none."""
+        raise NotImplementedError
+
+    def vma_set(self, start: int, end: int, phys: int, perms: int, host: int) -> None:
+        raise NotImplementedError
+
+    def vma_del(self, start: int) -> None:
+        raise NotImplementedError
+
+    def insert_block(self, b: BlockInfo) -> None:
+        raise NotImplementedError
+
+    def invalidate(self, start: int, end: int) -> None:
+        raise NotImplementedError
+
+    def resolve_pending(self, uc: object, target: int) -> bool:
+        """Finish the armed CALL/RET now that its target is known; False: it faulted."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+
+def hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: int = 1,
+              end: int = 0) -> int:
+    """uc_hook_add with a raw C function pointer (bypasses the binding's wrapper)."""
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    handle = ctypes.c_size_t()
+    fn = uclib.uc_hook_add
+    err = fn(uc._uch, ctypes.byref(handle), ctypes.c_int(htype),  # type: ignore[attr-defined]
+             ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
+             ctypes.c_uint64(begin), ctypes.c_uint64(end))
+    if err:
+        raise RuntimeError(f"uc_hook_add failed: {err}")
+    return handle.value
+
+
+def hook_del(uc: object, handle: int) -> None:
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    uclib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))  # type: ignore[attr-defined]
+
+__all__ = ["CET_SHSTK_EN", "CET_WRSS_EN", "Region", "SsEngine"]
