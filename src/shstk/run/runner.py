@@ -104,7 +104,7 @@ def run(opts: RunOptions) -> RunResult:
         raise CannotRun(f"{opts.program}: cannot run: {os.strerror(exc.errno)}",
                         missing=exc.errno == E.ENOENT) from None
     if opts.verbose:
-        print(f"shstk: engine {kernel.init.cpu.engine.name if kernel.init else '?'}, "
+        print(f"shstk: engine {kernel.init.cpu.engine_name if kernel.init else '?'}, "
               f"kernel profile {kernel.profile.name}", file=sys.stderr)
     death = kernel.run()
     status = death.status

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from shstk.abi import errno as E
 from shstk.abi import resource as R
 from shstk.abi import signals as S
-from shstk.emu.cpu.cpu import FAULTED, RAN_OUT, Cpu
+from shstk.emu.cpu.cpu import Cpu
 from shstk.emu.cpu.faults import CpuFault
+from shstk.emu.cpu.interface import FAULTED, RAN_OUT, Engine
 from shstk.emu.kernel import futex, loader, mmap, policy, shstk, timers, traps
 from shstk.emu.kernel.crash import CrashSnapshot
 from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, RunLimit, SyscallLayer
@@ -51,7 +52,7 @@ VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 
 class Kernel:
     def __init__(self, opts: RunOptions, syscalls: SyscallLayer,
-                 engine_factory: Callable[[Kernel], Cpu] | None = None) -> None:
+                 engine_factory: Callable[[Kernel], Engine] | None = None) -> None:
         self.opts = opts
         self.syscalls = syscalls
         # how a new address space gets its CPU: Unicorn, or a fake in kernel unit tests
@@ -78,7 +79,7 @@ class Kernel:
         self._said: set[str] = set()
         self.total_insns = 0
         self._run_start_insns = 0
-        self._running_cpu: Cpu | None = None
+        self._running_cpu: Engine | None = None
         self._time_offset_ns = 0  # virtual time skipped while every task slept
         self._t0 = time.monotonic_ns()
         self._real0 = time.time_ns()
@@ -95,7 +96,7 @@ class Kernel:
 
     def insns_now(self) -> int:
         cpu = self._running_cpu
-        live = cpu.engine.insns - self._run_start_insns if cpu is not None else 0
+        live = cpu.insns - self._run_start_insns if cpu is not None else 0
         return self.total_insns + live
 
     def monotonic_ns(self) -> int:
@@ -129,7 +130,7 @@ class Kernel:
             print(f"shstk: {message}", file=self.opts.diagnostics, flush=True)
 
     # --- processes ---------------------------------------------------------------------
-    def new_cpu(self) -> Cpu:
+    def new_cpu(self) -> Engine:
         if self._engine_factory is not None:
             return self._engine_factory(self)
         return Cpu(self, engine=self.opts.engine, cr4_cet=self.profile.user_shstk)
@@ -317,15 +318,15 @@ class Kernel:
         if cur is t:
             return
         if cur is not None and cur.state not in (State.DEAD,) and cur.proc.cpu is cpu:
-            cur.ctx = cpu.uc.context_save()
-            cur.cet_state = cpu.engine.save_thread()
+            cur.ctx = cpu.save_context()
+            cur.cet_state = cpu.save_thread()
         if t.ctx is not None:
-            cpu.uc.context_restore(t.ctx)
+            cpu.restore_context(t.ctx)
             t.ctx = None
         elif t.initial_regs is not None:
             cpu.load_regs(t.initial_regs)
             t.initial_regs = None
-        cpu.engine.load_thread(t.cet_state)
+        cpu.load_thread(t.cet_state)
         cpu.current = t
 
     def _run_task(self, t: Task) -> None:
@@ -336,12 +337,12 @@ class Kernel:
             return
         cpu = t.cpu
         self._running_cpu = cpu
-        self._run_start_insns = cpu.engine.insns
+        self._run_start_insns = cpu.insns
         quantum = self.opts.quantum if (self.runq or self.sleepers) else self.opts.quantum * 8
         try:
             result = cpu.run(quantum)
         finally:
-            ran = cpu.engine.insns - self._run_start_insns
+            ran = cpu.insns - self._run_start_insns
             self.total_insns += ran
             t.cpu_ns += ran * NS_PER_INSN
             if t.released:  # it exited in this slice: the group keeps its time
@@ -370,7 +371,7 @@ class Kernel:
             raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
 
     # --- system calls --------------------------------------------------------------------
-    def syscall(self, cpu: Cpu) -> None:
+    def syscall(self, cpu: Engine) -> None:
         t = cpu.current
         assert t is not None
         self.syscalls.dispatch(self, t)
@@ -393,7 +394,7 @@ class Kernel:
         if t.cpu.current is t:
             t.cpu.request_stop()
 
-    def unmapped_access(self, cpu: Cpu, addr: int, write: bool) -> bool:
+    def unmapped_access(self, cpu: Engine, addr: int, write: bool) -> bool:
         t = cpu.current
         return t is not None and t.mm.grow_stack(addr)
 

@@ -16,7 +16,7 @@ from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.task import State, Task, Wait, WaitResult
 
 if TYPE_CHECKING:
-    from shstk.emu.cpu.cpu import Cpu
+    from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Process
 
@@ -38,7 +38,7 @@ class CloneArgs:
     pidfd: int = 0
 
 
-def release_mm(k: Kernel, mm: AddressSpace, cpu: Cpu) -> None:
+def release_mm(k: Kernel, mm: AddressSpace, cpu: Engine) -> None:
     """mmput(): the last user of an address space gives its memory back."""
     users = getattr(mm, "users", 1) - 1
     mm.users = users  # type: ignore[attr-defined]

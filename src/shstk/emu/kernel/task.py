@@ -17,8 +17,8 @@ from shstk.abi import resource as R
 from shstk.abi import signals as S
 
 if TYPE_CHECKING:
-    from shstk.emu.cpu.cpu import Cpu
     from shstk.emu.cpu.faults import CpuFault
+    from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.files import FdTable
     from shstk.emu.kernel.loader import ExecImage
     from shstk.emu.kernel.mm import AddressSpace
@@ -135,7 +135,7 @@ class Wait:
 class Process:
     _next_ino = 1
 
-    def __init__(self, pid: int, cpu: Cpu, mm: AddressSpace, files: FdTable, fs: FsInfo,
+    def __init__(self, pid: int, cpu: Engine, mm: AddressSpace, files: FdTable, fs: FsInfo,
                  sighand: SigHand, rlimits: dict[int, list[int]]) -> None:
         self.pid = pid
         self.cpu = cpu
@@ -243,7 +243,7 @@ class Task:
         return self.proc.pid
 
     @property
-    def cpu(self) -> Cpu:
+    def cpu(self) -> Engine:
         return self.proc.cpu
 
     @property
