@@ -1,8 +1,9 @@
 """System-call entry: from the SYSCALL instruction to a handler and back.
 
-Handlers take `(kernel, task, *args)` with the raw 64-bit register values and return the
-result (a negative errno for errors), raise `KernelError(errno)`, raise `Blocked` to sleep,
-or return NO_RESULT when they set the registers themselves.
+Handlers take `(kernel, task, *args)`, one argument per kind in the table row, decoded
+from the registers with Linux's width and sign rules (kinds.py). They return the result
+(a negative errno for errors), raise `KernelError(errno)`, raise `Blocked` to sleep, or
+return NO_RESULT when they set the registers themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from shstk.abi.syscalls import NAMES
 from shstk.emu.cpu.faults import CpuFault
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import NO_RESULT, Blocked
+from shstk.emu.syscalls import strace
 from shstk.emu.syscalls.table import TABLE
 
 if TYPE_CHECKING:
@@ -37,21 +39,18 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
         if entry is None or not entry.quiet:
             _unknown(k, nr)
         if k.strace is not None:
-            from shstk.emu.syscalls import strace
-
             strace.trace(k, t, entry, nr, args[1:], result)
         cpu.set_reg("rax", result)
         return
     t.restart = (nr, entry.restart)
     t.orig_rax = nr
-    call_args = args[1:1 + len(entry.args)]
+    call_args = args[1:1 + len(entry.args)]  # the raw registers, as strace shows them
     pre = None
     if k.strace is not None:
-        from shstk.emu.syscalls import strace
-
         pre = strace.before(k, t, entry, call_args)
+    decoded = [d(v) for d, v in zip(entry.decoders, call_args, strict=True)]
     try:
-        result = entry.handler(k, t, *call_args)
+        result = entry.handler(k, t, *decoded)
     except KernelError as exc:
         result = -exc.errno
     except Blocked as b:
@@ -61,6 +60,13 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
         return
     except CpuFault:
         result = -E.EFAULT
+    except (OverflowError, ValueError) as exc:
+        # a value the decode let through and a host call refused: a bug to fix where the
+        # argument is decoded, reported once; the guest sees what Linux gives for a value
+        # out of range
+        k.say_once(f"overflow:{nr}", f"system call {nr} ({entry.name}): argument out of "
+                   f"range for the host ({exc}): returning -EINVAL")
+        result = -E.EINVAL
     if result is NO_RESULT:
         if k.strace is not None:
             strace.after(k, t, entry, call_args, pre, None)

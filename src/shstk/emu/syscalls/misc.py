@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import TYPE_CHECKING
 
@@ -31,11 +32,9 @@ _SYSINFO = struct.Struct("<q3Q6QH6xQQI4x")
 
 def sys_sysinfo(k: Kernel, t: Task, buf: int) -> int:
     """The machine's memory as the host has it (programs size their buffers from it)."""
-    import os as _os
-
-    page = _os.sysconf("SC_PAGE_SIZE")
-    total = _os.sysconf("SC_PHYS_PAGES") * page
-    free = _os.sysconf("SC_AVPHYS_PAGES") * page
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = os.sysconf("SC_PHYS_PAGES") * page
+    free = os.sysconf("SC_AVPHYS_PAGES") * page
     up = k.monotonic_ns() // 10**9
     raw = _SYSINFO.pack(up, 0, 0, 0, total, free, 0, 0, 0, 0,
                         min(len(k.processes), 0xFFFF), 0, 0, 1)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
+from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     HEAP_RESERVE,
@@ -225,20 +226,36 @@ def sys_mincore(k: Kernel, t: Task, addr: int, length: int, vec: int) -> int:
     return 0
 
 
-def sys_mlock(k: Kernel, t: Task, addr: int, length: int, *_: int) -> int:
+def sys_mlock(k: Kernel, t: Task, addr: int, length: int) -> int:
     start = addr & PAGE_MASK
     if not t.mm.is_mapped(start, page_align(addr + length)):
         raise KernelError(E.ENOMEM)
     return 0
 
 
-def sys_ok(k: Kernel, t: Task, *_: int) -> int:
+MLOCK_ONFAULT = 1
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+
+
+def sys_mlock2(k: Kernel, t: Task, addr: int, length: int, flags: int) -> int:
+    if flags & ~MLOCK_ONFAULT:
+        raise KernelError(E.EINVAL)
+    return sys_mlock(k, t, addr, length)
+
+
+def sys_mlockall(k: Kernel, t: Task, flags: int) -> int:
+    """Nothing is ever swapped out here: locking only checks its flags."""
+    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) or \
+            flags == MCL_ONFAULT:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+def sys_munlockall(k: Kernel, t: Task) -> int:
     return 0
 
 
 def sys_map_shadow_stack(k: Kernel, t: Task, addr: int, size: int, flags: int) -> int:
-    from shstk.emu.kernel import shstk
-
     if not k.profile.kconfig:
         return -E.ENOSYS  # sys_ni_syscall: the kernel was built without the syscall
     return shstk.map_shadow_stack(k, t, addr, size, flags)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from shstk.emu.syscalls.kinds import decoder
 
 SUPPORTED = "supported"
 PARTIAL = "partial"
@@ -17,7 +19,8 @@ class Syscall:
     handler: Callable[..., object] | None
     support: str
     note: str = ""
-    # strace rendering: one kind per argument (see strace.py), and the return kind
+    # one kind per argument (kinds.py): how dispatch decodes it for the handler and how
+    # strace renders it; the handler takes exactly these arguments after (kernel, task)
     args: tuple[str, ...] = ()
     ret: str = "int"
     # what a signal does to a sleeping call: "sys" restarts with SA_RESTART (ERESTARTSYS),
@@ -25,6 +28,11 @@ class Syscall:
     restart: str = "sys"
     errno: int = 0  # for ERROR entries: what the call returns
     quiet: bool = False  # an ERROR Linux itself may give: no diagnostic line
+    decoders: tuple[Callable[[int], int], ...] = field(init=False, repr=False,
+                                                       compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoders", tuple(decoder(k) for k in self.args))
 
 
 def supported(nr: int, name: str, handler: Callable[..., object], args: str = "",

@@ -1,6 +1,8 @@
 """`shstk run --strace`: system calls in strace's format, decoded from the table's kinds.
 
-Argument kinds: i (signed), u (unsigned), x (hex), p (pointer), fd, dirfd, path, str,
+Argument kinds (kinds.py says how each is decoded for the handler): i (signed), i32, pid,
+loff, u (unsigned), u32, x32 (hex), uid (-1 for "unchanged"), x (hex), p (pointer), fd,
+dirfd, path, str,
 buf:N (input bytes, length in argument N), obuf:N (output bytes, length = result),
 oflags, mode, prot, mapflags, clone, sig, how, archprctl, atflags, whence, rlimit, clock,
 madv, fcntl, futex, access, mmapflags... Unknown kinds print as hex.
@@ -19,6 +21,8 @@ from shstk.abi import mman as M
 from shstk.abi import resource as R
 from shstk.abi import shstk as A
 from shstk.abi import signals as S
+from shstk.abi.syscalls import NAMES
+from shstk.elf.symbols import Symbolizer
 from shstk.emu.kernel.errors import KernelError
 
 if TYPE_CHECKING:
@@ -142,10 +146,18 @@ def fmt_arg(k: Kernel, t: Task, kind: str, v: int, args: list[int], result: int 
     base, _, param = kind.partition(":")
     if base == "i":
         return str(_signed(v))
-    if base == "i32":
+    if base in ("i32", "pid"):
         return str(_s32(v))
+    if base == "loff":
+        return str(_signed(v))
     if base == "u":
         return str(v)
+    if base == "u32":
+        return str(v & 0xFFFFFFFF)
+    if base == "x32":
+        return hex(v & 0xFFFFFFFF)
+    if base == "uid":
+        return "-1" if v & 0xFFFFFFFF == 0xFFFFFFFF else str(v & 0xFFFFFFFF)
     if base == "p":
         return "NULL" if v == 0 else hex(v)
     if base == "fd":
@@ -252,8 +264,6 @@ RLIM_INF = (1 << 64) - 1
 
 def code_address(t: Task, addr: int) -> str:
     """A code address with the library and symbol it falls in."""
-    from shstk.elf.symbols import Symbolizer
-
     where = Symbolizer(t.mm.file_mappings()).describe(addr)
     return hex(addr) if where == "?" else f"{addr:#x} <{where}>"
 
@@ -418,8 +428,6 @@ def _shown_args(entry: Syscall, args: list[int], parts: list[str]) -> list[str]:
 
 def trace(k: Kernel, t: Task, entry: Syscall | None, nr: int, args: list[int],
           result: int) -> None:
-    from shstk.abi.syscalls import NAMES
-
     name = entry.name if entry else NAMES.get(nr, f"syscall_{nr:#x}")
     shown = ", ".join(hex(a) for a in args[:6])
     call = f"{_prefix(k, t)}{name}({shown})"

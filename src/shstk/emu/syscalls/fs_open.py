@@ -1,0 +1,164 @@
+"""Opening and closing: open/openat/creat, close/close_range, pipes, memfd_create."""
+
+from __future__ import annotations
+
+import os
+import stat as st
+import struct
+from typing import TYPE_CHECKING
+
+from shstk.abi import errno as E
+from shstk.abi import fs as F
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import (
+    HostFile,
+    OpenFile,
+    Pipe,
+    PipeEnd,
+    SyntheticDir,
+    SyntheticFile,
+)
+from shstk.emu.kernel.vfs import Node
+from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+
+
+def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile:
+    acc = flags & F.O_ACCMODE
+    writing = acc in (F.O_WRONLY, F.O_RDWR) or flags & F.O_TRUNC
+    if node.proc is not None:
+        return _open_proc(k, t, node, flags, bool(writing))
+    assert node.host is not None
+    if not node.exists:
+        if not flags & F.O_CREAT:
+            raise KernelError(E.ENOENT)
+        require_writable(k, node)
+    elif flags & F.O_CREAT and flags & F.O_EXCL:
+        raise KernelError(E.EEXIST)
+    lst = node.lstat
+    if node.exists and lst is not None:
+        if st.S_ISLNK(lst.st_mode) and flags & F.O_NOFOLLOW and not flags & F.O_PATH:
+            raise KernelError(E.ELOOP)
+        if st.S_ISDIR(lst.st_mode) and (writing or (flags & F.O_CREAT and not node.exists)):
+            raise KernelError(E.EISDIR)
+        if flags & F.O_DIRECTORY and not st.S_ISDIR(lst.st_mode) and \
+                not st.S_ISLNK(lst.st_mode):
+            raise KernelError(E.ENOTDIR)
+    if writing:
+        require_writable(k, node)
+    host_flags = os.O_CLOEXEC | (acc if not flags & F.O_PATH else 0)
+    for g, h in ((F.O_CREAT, os.O_CREAT), (F.O_EXCL, os.O_EXCL), (F.O_TRUNC, os.O_TRUNC),
+                 (F.O_APPEND, os.O_APPEND), (F.O_DIRECTORY, os.O_DIRECTORY),
+                 (F.O_NOFOLLOW, os.O_NOFOLLOW), (F.O_PATH, os.O_PATH),
+                 (F.O_NOCTTY, os.O_NOCTTY)):
+        if flags & g:
+            host_flags |= h
+    if lst is not None and (st.S_ISFIFO(lst.st_mode) or st.S_ISCHR(lst.st_mode)):
+        host_flags |= os.O_NONBLOCK  # never let the host block the whole emulator
+    try:
+        fd = os.open(node.host, host_flags, mode & ~t.proc.fs.umask & 0o7777)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.EIO) from None
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
+    return HostFile(node.guest, status, fd, node.host)
+
+
+def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> OpenFile:
+    entry = node.proc
+    assert entry is not None
+    if entry.kind == "dir":
+        if writing:
+            raise KernelError(E.EISDIR)
+        entries = entry.entries() if entry.entries else []
+        return SyntheticDir(node.guest, flags, entries, entry.ino)
+    if entry.kind == "link":
+        if flags & F.O_PATH:
+            return SyntheticFile(node.guest, flags, b"", entry.ino, st.S_IFLNK | 0o777)
+        raise KernelError(E.ENXIO)  # an fd link to a pipe or socket
+    if flags & F.O_DIRECTORY:
+        raise KernelError(E.ENOTDIR)
+    if entry.opener is not None:
+        return entry.opener(flags)  # type: ignore[return-value]
+    if writing and not entry.writable:
+        raise KernelError(E.EACCES)
+    content = entry.content() if entry.content else b""
+    return SyntheticFile(node.guest, flags, content, entry.ino)
+
+
+def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
+    flags &= 0xFFFFFFFF
+    path = path_arg(t, path_addr)
+    if flags & F.O_TMPFILE == F.O_TMPFILE:
+        raise KernelError(E.EOPNOTSUPP)
+    follow = not flags & F.O_NOFOLLOW or bool(flags & F.O_PATH)
+    node = resolve_at(k, t, dirfd, path, follow=not flags & F.O_NOFOLLOW,
+                    must_exist=not flags & F.O_CREAT)
+    _ = follow
+    if node.exists and node.lstat is not None and st.S_ISLNK(node.lstat.st_mode) and \
+            flags & F.O_NOFOLLOW and not flags & F.O_PATH:
+        raise KernelError(E.ELOOP)
+    f = open_node(k, t, node, flags, mode)
+    return t.proc.files.install(f, cloexec=bool(flags & F.O_CLOEXEC))
+
+
+def sys_open(k: Kernel, t: Task, path_addr: int, flags: int, mode: int) -> int:
+    return sys_openat(k, t, F.AT_FDCWD, path_addr, flags, mode)
+
+
+def sys_creat(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
+    return sys_open(k, t, path_addr, F.O_CREAT | F.O_WRONLY | F.O_TRUNC, mode)
+
+
+def sys_close(k: Kernel, t: Task, fd: int) -> int:
+    t.proc.files.close(fd)
+    return 0
+
+
+def sys_close_range(k: Kernel, t: Task, first: int, last: int, flags: int) -> int:
+    CLOSE_RANGE_CLOEXEC = 4
+    if flags & ~(CLOSE_RANGE_CLOEXEC | 2) or first > last:
+        raise KernelError(E.EINVAL)
+    files = t.proc.files
+    for fd in [fd for fd in files.fds if first <= fd <= last]:
+        if flags & CLOSE_RANGE_CLOEXEC:
+            files.fds[fd].cloexec = True
+        else:
+            files.close(fd)
+    return 0
+
+
+def sys_pipe2(k: Kernel, t: Task, fds_addr: int, flags: int) -> int:
+    if flags & ~(F.O_CLOEXEC | F.O_NONBLOCK | F.O_DIRECT):
+        raise KernelError(E.EINVAL)
+    pipe = Pipe()
+    k.pipe_ino += 1
+    pipe.ino = k.pipe_ino
+    status = flags & F.O_NONBLOCK
+    r = PipeEnd(pipe, F.O_RDONLY | status, write_end=False)
+    w = PipeEnd(pipe, F.O_WRONLY | status, write_end=True)
+    files = t.proc.files
+    rfd = files.install(r, cloexec=bool(flags & F.O_CLOEXEC))
+    wfd = files.install(w, cloexec=bool(flags & F.O_CLOEXEC))
+    try:
+        t.mm.write(fds_addr, struct.pack("<ii", rfd, wfd))
+    except KernelError:
+        files.close(rfd)
+        files.close(wfd)
+        raise
+    return 0
+
+
+def sys_pipe(k: Kernel, t: Task, fds_addr: int) -> int:
+    return sys_pipe2(k, t, fds_addr, 0)
+
+
+def sys_memfd_create(k: Kernel, t: Task, name_addr: int, flags: int) -> int:
+    name = path_arg(t, name_addr)
+    if flags & ~0x7 or len(name) > 249:
+        raise KernelError(E.EINVAL)
+    fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC)
+    f = HostFile(f"/memfd:{name} (deleted)", F.O_RDWR, fd)
+    return t.proc.files.install(f, cloexec=bool(flags & 1))

@@ -1,0 +1,275 @@
+"""Reading and writing: read/write and their positioned and vectored forms, lseek,
+sendfile, copy_file_range."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shstk.abi import errno as E
+from shstk.abi import fs as F
+from shstk.abi import signals as S
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import (
+    OpenFile,
+)
+from shstk.emu.kernel.signal import SigInfo
+from shstk.emu.syscalls.fs_common import IOV_MAX, MAX_RW, blocking, file_for_rw, user_buffer
+from shstk.emu.syscalls.kinds import s64
+from shstk.emu.syscalls.util import i64
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+
+
+def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
+    f = file_for_rw(t, fd, False)
+    if i64(count) < 0:
+        raise KernelError(E.EINVAL)
+    count = user_buffer(t, buf, min(count, MAX_RW))
+
+    def op() -> int:
+        data = f.read(count)
+        t.mm.write(buf, data)
+        return len(data)
+
+    return blocking(t, op)
+
+
+def sys_write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
+    f = file_for_rw(t, fd, True)
+    count = min(count, MAX_RW)
+    data = t.mm.read(buf, count)
+    return blocking(t, lambda: _write_all(k, t, f, data))
+
+
+def _write_all(k: Kernel, t: Task, f: OpenFile, data: bytes) -> int:
+    try:
+        return f.write(data)
+    except KernelError as exc:
+        if exc.errno == E.EPIPE:
+            k.signals.send_thread(t, SigInfo(S.SIGPIPE, S.SI_USER, pid=t.pid))
+        raise
+
+
+def sys_pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> int:
+    f = file_for_rw(t, fd, False)
+    if i64(offset) < 0:
+        raise KernelError(E.EINVAL)
+    data = f.pread(user_buffer(t, buf, min(count, MAX_RW)), offset)
+    t.mm.write(buf, data)
+    return len(data)
+
+
+def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> int:
+    f = file_for_rw(t, fd, True)
+    if i64(offset) < 0:
+        raise KernelError(E.EINVAL)
+    return f.pwrite(t.mm.read(buf, min(count, MAX_RW)), offset)
+
+
+def _iovecs(t: Task, iov: int, iovcnt: int) -> list[tuple[int, int]]:
+    """import_iovec(): at most UIO_MAXIOV vectors (the count is an unsigned int there)."""
+    if iovcnt > IOV_MAX:
+        raise KernelError(E.EINVAL)
+    raw = t.mm.read(iov, 16 * iovcnt)
+    vecs = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(iovcnt)]
+    total = 0
+    for _base, n in vecs:
+        if i64(n) < 0:
+            raise KernelError(E.EINVAL)
+        total += n
+    if total > 1 << 63:
+        raise KernelError(E.EINVAL)
+    return vecs
+
+
+def sys_readv(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int) -> int:
+    f = file_for_rw(t, fd, False)
+    vecs = _usable_iovecs(t, _iovecs(t, iov, iovcnt))
+    total = sum(n for _b, n in vecs)
+
+    def op() -> int:
+        data = f.read(min(total, MAX_RW))
+        _scatter(t, vecs, data)
+        return len(data)
+
+    return blocking(t, op)
+
+
+def _usable_iovecs(t: Task, vecs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The iovecs as far as they can be filled (EFAULT when not even the first)."""
+    out = []
+    for base, n in vecs:
+        if not n:
+            continue
+        usable = t.mm.writable_prefix(base, n)
+        if usable:
+            out.append((base, usable))
+        if usable < n:
+            break
+    if not out and any(n for _b, n in vecs):
+        raise KernelError(E.EFAULT)
+    return out
+
+
+def _scatter(t: Task, vecs: list[tuple[int, int]], data: bytes) -> None:
+    pos = 0
+    for base, n in vecs:
+        if pos >= len(data):
+            break
+        chunk = data[pos:pos + n]
+        t.mm.write(base, chunk)
+        pos += len(chunk)
+
+
+def sys_writev(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int) -> int:
+    f = file_for_rw(t, fd, True)
+    vecs = _iovecs(t, iov, iovcnt)
+    data = b"".join(t.mm.read(base, n) for base, n in vecs if n)
+    return blocking(t, lambda: _write_all(k, t, f, data[:MAX_RW]))
+
+
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT = 0x1, 0x2, 0x4, 0x8
+RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE = 0x10, 0x20, 0x40, 0x80
+RWF_SUPPORTED = 0xFF
+
+
+def _rw_flags(flags: int, write: bool) -> None:
+    """kiocb_set_rw_flags(): what a preadv2/pwritev2 flag asks of this file."""
+    if flags & ~RWF_SUPPORTED:
+        raise KernelError(E.EOPNOTSUPP)
+    if flags & RWF_APPEND and flags & RWF_NOAPPEND:
+        raise KernelError(E.EINVAL)
+    if flags & RWF_ATOMIC:  # needs O_DIRECT on a file system that offers it
+        raise KernelError(E.EOPNOTSUPP)
+
+
+def _preadv(t: Task, fd: int, iov: int, iovcnt: int, pos: int, flags: int) -> int:
+    """vfs_readv() at `pos`, or at the file position when pos is -1."""
+    f = file_for_rw(t, fd, False)
+    vecs = _iovecs(t, iov, iovcnt)
+    total = min(sum(n for _b, n in vecs), MAX_RW)
+    if not total:
+        return 0
+    _rw_flags(flags, False)
+    if pos == -1:
+        vecs = _usable_iovecs(t, vecs)
+        total = min(total, sum(n for _b, n in vecs))
+
+        def op() -> int:
+            data = f.read(total)
+            _scatter(t, vecs, data)
+            return len(data)
+
+        return blocking(t, op)
+    data = f.pread(total, pos)
+    _scatter(t, vecs, data)
+    return len(data)
+
+
+def _pwritev(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int, pos: int,
+             flags: int) -> int:
+    """vfs_writev() at `pos`, or at the file position when pos is -1."""
+    f = file_for_rw(t, fd, True)
+    vecs = _iovecs(t, iov, iovcnt)
+    if not sum(n for _b, n in vecs):
+        return 0
+    _rw_flags(flags, True)
+    data = b"".join(t.mm.read(b, n) for b, n in vecs if n)[:MAX_RW]
+    if flags & RWF_APPEND:
+        end = f.stat().size
+        n = f.pwrite(data, end)
+        if pos == -1:
+            f.lseek(end + n, F.SEEK_SET)
+        return n
+    if pos == -1:
+        return blocking(t, lambda: _write_all(k, t, f, data))
+    return f.pwrite(data, pos)
+
+
+def sys_preadv(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int, pos_l: int,
+               pos_h: int) -> int:
+    # pos_from_hilo(): on 64-bit the whole loff_t is in pos_l; do_preadv() checks it first
+    if pos_l < 0:
+        raise KernelError(E.EINVAL)
+    return _preadv(t, fd, iov, iovcnt, pos_l, 0)
+
+
+def sys_pwritev(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int, pos_l: int,
+                pos_h: int) -> int:
+    if pos_l < 0:
+        raise KernelError(E.EINVAL)
+    return _pwritev(k, t, fd, iov, iovcnt, pos_l, 0)
+
+
+def sys_preadv2(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int, pos_l: int,
+                pos_h: int, flags: int) -> int:
+    """preadv2: offset -1 reads at the file position (and advances it)."""
+    if pos_l < -1:
+        raise KernelError(E.EINVAL)
+    return _preadv(t, fd, iov, iovcnt, pos_l, flags)
+
+
+def sys_pwritev2(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int, pos_l: int,
+                 pos_h: int, flags: int) -> int:
+    if pos_l < -1:
+        raise KernelError(E.EINVAL)
+    return _pwritev(k, t, fd, iov, iovcnt, pos_l, flags)
+
+
+def sys_lseek(k: Kernel, t: Task, fd: int, offset: int, whence: int) -> int:
+    f = t.proc.files.get(fd)
+    if whence > F.SEEK_HOLE:
+        raise KernelError(E.EINVAL)
+    return f.lseek(i64(offset), whence)
+
+
+def _loff_at(t: Task, addr: int) -> int | None:
+    """A loff_t passed by pointer (NULL: use the file position)."""
+    return s64(t.mm.read_u64(addr)) if addr else None
+
+
+def _read_at(f: OpenFile, count: int, pos: int | None) -> bytes:
+    """rw_verify_area() refuses a negative position; then read there or at the file's."""
+    if pos is None:
+        return f.read(count)
+    if pos < 0:
+        raise KernelError(E.EINVAL)
+    return f.pread(count, pos)
+
+
+def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
+                 count: int) -> int:
+    pos = _loff_at(t, offset_ptr)  # sendfile64() reads it before looking at the fds
+    fin = file_for_rw(t, in_fd, False)
+    if pos is not None and pos < 0:
+        raise KernelError(E.EINVAL)
+    fout = file_for_rw(t, out_fd, True)
+    data = _read_at(fin, min(count, MAX_RW), pos)
+    if pos is not None:
+        t.mm.write_u64(offset_ptr, pos + len(data))
+    return fout.write(data) if data else 0
+
+
+def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int,
+                        off_out: int, length: int, flags: int) -> int:
+    fin = file_for_rw(t, fd_in, False)
+    fout = file_for_rw(t, fd_out, True)
+    pos_in, pos_out = _loff_at(t, off_in), _loff_at(t, off_out)
+    if flags:
+        raise KernelError(E.EINVAL)
+    for pos in (pos_in, pos_out):
+        if pos is not None and pos < 0:
+            raise KernelError(E.EINVAL)
+    data = _read_at(fin, min(length, MAX_RW), pos_in)
+    if pos_in is not None:
+        t.mm.write_u64(off_in, pos_in + len(data))
+    if not data:
+        return 0
+    if pos_out is not None:
+        n = fout.pwrite(data, pos_out)
+        t.mm.write_u64(off_out, pos_out + n)
+        return n
+    return fout.write(data)

@@ -1,0 +1,158 @@
+"""File status: stat/fstat/newfstatat/statx, access checks, statfs."""
+
+from __future__ import annotations
+
+import os
+import stat as st
+import struct
+from typing import TYPE_CHECKING
+
+from shstk.abi import errno as E
+from shstk.abi import fs as F
+from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import (
+    OpenFile,
+    StatResult,
+)
+from shstk.emu.kernel.vfs import Node
+from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
+from shstk.emu.syscalls.util import i32
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.kernel import Kernel
+    from shstk.emu.kernel.task import Task
+
+
+def _stat_node(node: Node, follow: bool) -> StatResult:
+    if node.proc is not None:
+        e = node.proc
+        mode = {"dir": st.S_IFDIR | 0o555, "link": st.S_IFLNK | 0o777}.get(
+            e.kind, st.S_IFREG | (0o600 if e.opener else 0o444))
+        nlink = 2 if e.kind == "dir" else 1
+        return StatResult(0x16, e.ino, mode, nlink, 0, 0, 0, 0, 1024, 0, 0, 0, 0)
+    assert node.host is not None
+    try:
+        s = os.stat(node.host) if follow else os.lstat(node.host)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.ENOENT) from None
+    return StatResult.from_os(s)
+
+
+def pack_stat(s: StatResult) -> bytes:
+    return struct.pack(F.STAT_FORMAT, s.dev, s.ino, s.nlink, s.mode, s.uid, s.gid, 0, s.rdev,
+                       s.size, s.blksize, s.blocks, s.atime_ns // 10**9, s.atime_ns % 10**9,
+                       s.mtime_ns // 10**9, s.mtime_ns % 10**9, s.ctime_ns // 10**9,
+                       s.ctime_ns % 10**9, 0, 0, 0)
+
+
+def _fstat_file(f: OpenFile) -> StatResult:
+    return f.stat()
+
+
+def sys_fstat(k: Kernel, t: Task, fd: int, buf: int) -> int:
+    t.mm.write(buf, pack_stat(_fstat_file(t.proc.files.get(fd))))
+    return 0
+
+
+def _stat_at(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> StatResult:
+    if flags & ~(F.AT_SYMLINK_NOFOLLOW | F.AT_NO_AUTOMOUNT | F.AT_EMPTY_PATH |
+                 F.AT_STATX_SYNC_TYPE):
+        raise KernelError(E.EINVAL)
+    path = path_arg(t, path_addr) if path_addr or not flags & F.AT_EMPTY_PATH else ""
+    if path == "" and flags & F.AT_EMPTY_PATH:
+        if dirfd == F.AT_FDCWD:
+            return _stat_node(k.vfs.resolve("/", t.proc.fs.cwd, task=t), True)
+        return _fstat_file(t.proc.files.get(dirfd))
+    follow = not flags & F.AT_SYMLINK_NOFOLLOW
+    node = resolve_at(k, t, dirfd, path, follow=follow)
+    return _stat_node(node, follow)
+
+
+def sys_newfstatat(k: Kernel, t: Task, dirfd: int, path_addr: int, buf: int,
+                   flags: int) -> int:
+    t.mm.write(buf, pack_stat(_stat_at(k, t, dirfd, path_addr, i32(flags))))
+    return 0
+
+
+def sys_stat(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
+    return sys_newfstatat(k, t, F.AT_FDCWD, path_addr, buf, 0)
+
+
+def sys_lstat(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
+    return sys_newfstatat(k, t, F.AT_FDCWD, path_addr, buf,
+                          F.AT_SYMLINK_NOFOLLOW)
+
+
+def sys_statx(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mask: int,
+              buf: int) -> int:
+    s = _stat_at(k, t, dirfd, path_addr, i32(flags))
+    out = bytearray(F.STATX_SIZE)
+
+    def ts(off: int, ns: int) -> None:
+        struct.pack_into("<qI", out, off, ns // 10**9, ns % 10**9)
+
+    struct.pack_into("<IIQIIIH", out, 0, F.STATX_BASIC_STATS, s.blksize, 0, s.nlink, s.uid,
+                     s.gid, s.mode)
+    struct.pack_into("<QQQQ", out, 0x20, s.ino, s.size, s.blocks, 0)
+    ts(0x40, s.atime_ns)
+    ts(0x50, 0)
+    ts(0x60, s.ctime_ns)
+    ts(0x70, s.mtime_ns)
+    struct.pack_into("<IIII", out, 0x80, os.major(s.rdev), os.minor(s.rdev), os.major(s.dev),
+                     os.minor(s.dev))
+    t.mm.write(buf, bytes(out))
+    return 0
+
+
+def sys_faccessat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
+                   flags: int) -> int:
+    mode &= 0xFFFFFFFF
+    if mode & ~7:
+        raise KernelError(E.EINVAL)
+    flags = i32(flags)
+    if flags & ~(F.AT_SYMLINK_NOFOLLOW | F.AT_EACCESS | F.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    path = path_arg(t, path_addr)
+    node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
+    if node.proc is not None:
+        if mode & F.W_OK and not node.proc.writable:
+            raise KernelError(E.EACCES)
+        return 0
+    if mode & F.W_OK:
+        require_writable(k, node)
+    host_mode = (os.R_OK if mode & F.R_OK else 0) | (os.W_OK if mode & F.W_OK else 0) | \
+        (os.X_OK if mode & F.X_OK else 0)
+    assert node.host is not None
+    if not os.access(node.host, host_mode or os.F_OK):
+        raise KernelError(E.EACCES)
+    return 0
+
+
+def sys_faccessat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int) -> int:
+    return sys_faccessat2(k, t, dirfd, path_addr, mode, 0)
+
+
+def sys_access(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
+    return sys_faccessat2(k, t, F.AT_FDCWD, path_addr, mode, 0)
+
+
+def _statfs_bytes(host: str | None) -> bytes:
+    if host is None:
+        return struct.pack("<qqqqqqqiiqqqqqq", 0x9FA0, 4096, 0, 0, 0, 0, 0, 0, 0, 255, 4096,
+                           0, 0, 0, 0)
+    s = os.statvfs(host)
+    return struct.pack("<qqqqqqqiiqqqqqq", 0xEF53, s.f_bsize, s.f_blocks, s.f_bfree,
+                       s.f_bavail, s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize,
+                       s.f_flag | 1, 0, 0, 0)
+
+
+def sys_statfs(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
+    node = k.vfs.resolve(t.proc.fs.cwd, path_arg(t, path_addr), task=t)
+    t.mm.write(buf, _statfs_bytes(node.host))
+    return 0
+
+
+def sys_fstatfs(k: Kernel, t: Task, fd: int, buf: int) -> int:
+    f = t.proc.files.get(fd)
+    t.mm.write(buf, _statfs_bytes(getattr(f, "host_path", None) or None))
+    return 0
