@@ -28,6 +28,7 @@ from shstk.emu.cpu.interface import Engine, Region
 from shstk.emu.kernel import hostmem, physmem
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mmap_area import UnmappedArea
+from shstk.emu.kernel.mmfork import copy_address_space
 from shstk.emu.kernel.physmem import PhysMemory
 from shstk.emu.kernel.vma import (
     ELF_ET_DYN_BASE,
@@ -466,12 +467,8 @@ class AddressSpace(UnmappedArea):
         return bytes(out)
 
     # --- fork -------------------------------------------------------------------------
-
-    # --- fork -------------------------------------------------------------------------
     def copy_into(self, child: AddressSpace) -> None:
         """Give `child` a copy of this address space (fork); see mmfork.py."""
-        from shstk.emu.kernel.mmfork import copy_address_space
-
         copy_address_space(self, child)
 
 

@@ -15,12 +15,11 @@ from shstk.emu.cpu.regs import USER_REGS
 from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.signal import SigInfo
-from shstk.emu.kernel.task import State
+from shstk.emu.kernel.task import State, WaitResult
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.kernel import Kernel
-    from shstk.emu.kernel.process import WaitResult
     from shstk.emu.kernel.task import Process, Task
 
 _SEGMENTS = {"cs": 0x33, "ss": 0x2B, "ds": 0, "es": 0, "fs": 0, "gs": 0}
@@ -36,8 +35,6 @@ def traced_by(k: Kernel, tracer: Process, pid: int) -> list[Task]:
 
 def waitable_stop(k: Kernel, tracer: Process, traced: list[Task], *, consume: bool
                   ) -> WaitResult | None:
-    from shstk.emu.kernel.process import WaitResult
-
     for t in traced:
         if t.state is State.TRACED and not t.ptrace_reported:
             if consume:

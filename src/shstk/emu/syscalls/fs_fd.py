@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import (
-    PipeEnd,
-)
+from shstk.emu.kernel.pipe import PipeEnd
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:

@@ -10,14 +10,8 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import (
-    HostFile,
-    OpenFile,
-    Pipe,
-    PipeEnd,
-    SyntheticDir,
-    SyntheticFile,
-)
+from shstk.emu.kernel.files import HostFile, OpenFile, SyntheticDir, SyntheticFile
+from shstk.emu.kernel.pipe import Pipe, PipeEnd
 from shstk.emu.kernel.vfs import Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 

@@ -26,8 +26,11 @@ def sys_gettid(k: Kernel, t: Task) -> int:
 
 def sys_getppid(k: Kernel, t: Task) -> int:
     parent = t.proc.parent
-    # The first process's parent lives outside the machine: shstk itself.
-    return parent.pid if parent is not None else os.getpid()
+    if parent is not None:
+        return parent.pid
+    # The first process's parent lives outside the machine: shstk itself. An orphan whose
+    # parents are all gone was re-parented to init, as on Linux.
+    return os.getpid() if t.proc is k.init else 1
 
 
 def sys_getuid(k: Kernel, t: Task) -> int:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import OpenFile, Pipe, PipeEnd, StatResult
+from shstk.emu.kernel.files import OpenFile, StatResult
+from shstk.emu.kernel.pipe import Pipe, PipeEnd
 from shstk.emu.syscalls.fs_common import blocking, user_buffer
 from shstk.emu.syscalls.kinds import s32
 from shstk.emu.syscalls.util import i32
