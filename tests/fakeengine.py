@@ -18,6 +18,7 @@ from shstk.emu.cpu.interface import (
     PROT_WRITE,
     STOPPED,
     CetState,
+    RegDump,
     Region,
     RunResult,
 )
@@ -73,13 +74,13 @@ class FakeEngine:
     def syscall_args(self) -> list[int]:
         return [self.regs[r] for r in SYSCALL_REGS]
 
-    def dump_regs(self) -> dict[str, object]:
-        regs: dict[str, object] = dict(self.regs)
+    def dump_regs(self) -> RegDump:
+        regs: RegDump = dict(self.regs)
         regs["xmm"] = list(self.xmm)
         regs["fp"] = list(self.fp)
         return regs
 
-    def load_regs(self, regs: dict[str, object]) -> None:
+    def load_regs(self, regs: RegDump) -> None:
         for name, value in regs.items():
             if name == "xmm":
                 self.xmm = list(value)  # type: ignore[call-overload]  # a list of ints

@@ -18,6 +18,7 @@ import os
 import stat
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
@@ -264,7 +265,7 @@ class ElfImage:
             raise BadElf(self.path, f"{phnum} program headers: larger than the kernel"
                                     " accepts (64 KiB)")
         table = self.read(phoff, table_size, "program header table")
-        order = "little" if self.little_endian else "big"
+        order: Literal["little", "big"] = "little" if self.little_endian else "big"
         segments = []
         for i in range(phnum):
             raw = table[i * phentsize:(i + 1) * phentsize]

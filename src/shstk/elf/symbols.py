@@ -9,12 +9,20 @@ from typing import Protocol
 
 
 class MappingLike(Protocol):
-    start: int
-    end: int
-    path: str
-    host: str
-    offset: int
-    perms: str
+    """A file mapping (read-only fields: a frozen record satisfies it)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def perms(self) -> str: ...
 
 
 @dataclass

@@ -24,6 +24,7 @@ tunable is not consulted there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from shstk.abi import elf as E
 from shstk.elf.objects import DYNAMIC, LIBRARY, STATIC, STATIC_PIE
@@ -38,6 +39,15 @@ READY = "ready"
 BLOCKED = "blocked"
 MISSING = "missing"
 INELIGIBLE = "ineligible"
+
+
+class _Common(TypedDict):
+    """What every verdict of one closure shares."""
+
+    control: str
+    blockers: tuple[LoadedObject, ...]
+    missing: tuple[MissingObject, ...]
+    exe_marked: bool
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,8 @@ def shstk_verdict(closure: Closure, control: str = "elf_property", *,
     exe = closure.exe
     blockers = tuple(o for o in closure.objects if not o.is_interpreter and not o.props.shstk)
     missing = tuple(closure.missing)
-    common = {"control": control, "blockers": blockers, "missing": missing,
-              "exe_marked": exe.props.shstk}
+    common = _Common(control=control, blockers=blockers, missing=missing,
+                     exe_marked=exe.props.shstk)
     if not exe.props.eligible:
         return Verdict(False, exe.props.quirks[0] if exe.props.quirks else "not x86-64",
                        status=INELIGIBLE, **common)
@@ -79,16 +89,17 @@ def shstk_verdict(closure: Closure, control: str = "elf_property", *,
     return _dynamic_verdict(exe, blockers, control, ibt_control, common)
 
 
-def _static_verdict(exe: LoadedObject, common: dict) -> Verdict:
+def _static_verdict(exe: LoadedObject, common: _Common) -> Verdict:
     # Static start-up reads only PT_GNU_PROPERTY (glibc master's parser).
     marked = exe.props.eligible and bool(exe.props.loader_bits & SHSTK)
-    common = {**common, "exe_marked": marked, "blockers": ()}
+    common = _Common(control=common["control"], blockers=(), missing=common["missing"],
+                     exe_marked=marked)
     if marked:
         return Verdict(True, "static executable marked SHSTK", status=READY, **common)
     return Verdict(False, "static executable not marked SHSTK", status=BLOCKED, **common)
 
 
-def _library_verdict(blockers: tuple[LoadedObject, ...], common: dict) -> Verdict:
+def _library_verdict(blockers: tuple[LoadedObject, ...], common: _Common) -> Verdict:
     if not common["exe_marked"]:
         return Verdict(False, "shared object not marked SHSTK: it keeps shadow stacks off"
                               " in every program that loads it", status=BLOCKED, **common)
@@ -99,7 +110,7 @@ def _library_verdict(blockers: tuple[LoadedObject, ...], common: dict) -> Verdic
 
 
 def _dynamic_verdict(exe: LoadedObject, blockers: tuple[LoadedObject, ...], control: str,
-                     ibt_control: str, common: dict) -> Verdict:
+                     ibt_control: str, common: _Common) -> Verdict:
     bits = exe.props.cet_bits
     if bits == 0:
         return Verdict(False, "executable not marked SHSTK (no CET property)",

@@ -43,7 +43,7 @@ class ProcessScan:
 def scan_processes(pids: Sequence[int] | None = None, proc: str = "/proc") -> ProcessScan:
     scan = ProcessScan()
     named = pids is not None
-    for pid in (pids if named else _all_pids(proc)):
+    for pid in (pids if pids is not None else _all_pids(proc)):
         rows = _threads(pid, proc, scan, named)
         if rows:
             scan.processes += 1

@@ -157,10 +157,10 @@ def build(snap: CrashSnapshot, prog: str) -> Report:
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
         cause = SSFAULT_CAUSE
     else:
-        where = f" accessing {snap.si_addr:#x}" if snap.si_addr is not None and \
+        accessing = f" accessing {snap.si_addr:#x}" if snap.si_addr is not None and \
             snap.signo in (S.SIGSEGV, S.SIGBUS) and snap.si_code > 0 else ""
         lines.append(f"shstk: {prog} {who} killed by {_signal_name(snap.signo)} "
-                     f"({_code_name(snap.signo, snap.si_code)}){where}")
+                     f"({_code_name(snap.signo, snap.si_code)}){accessing}")
         lines.append(f"  at {rip:#x}  {sym.describe(rip)}: {insn}")
         cause = ""
     shadow = [{"address": a, "value": v, "symbol": sym.describe(v)} for a, v in snap.shadow]

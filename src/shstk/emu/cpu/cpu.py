@@ -37,7 +37,7 @@ from shstk.emu.cpu.faults import (
     invalid_opcode,
     page_fault,
 )
-from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, Region, RunResult
+from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, RegDump, Region, RunResult
 from shstk.emu.cpu.operands import Operands
 from shstk.emu.cpu.regs import FP, GPRS, REG, RIP, RSP, SYSCALL_REGS, XMM
 
@@ -107,15 +107,15 @@ class Cpu:
     def syscall_args(self) -> list[int]:
         return [self.uc.reg_read(r) for r in SYSCALL_REGS]
 
-    def dump_regs(self) -> dict[str, object]:
+    def dump_regs(self) -> RegDump:
         """The full user register state (for fork, frames and ptrace)."""
         uc = self.uc
-        regs: dict[str, object] = {name: uc.reg_read(REG[name]) for name in REG}
+        regs: RegDump = {name: uc.reg_read(REG[name]) for name in REG}
         regs["xmm"] = [uc.reg_read(r) for r in XMM]
         regs["fp"] = [uc.reg_read(r) for r in FP]
         return regs
 
-    def load_regs(self, regs: dict[str, object]) -> None:
+    def load_regs(self, regs: RegDump) -> None:
         uc = self.uc
         for name, value in regs.items():
             if name == "xmm":
@@ -134,7 +134,7 @@ class Cpu:
         return self.uc.context_save()
 
     def restore_context(self, ctx: object) -> None:
-        self.uc.context_restore(ctx)  # type: ignore[arg-type]  # what save_context made
+        self.uc.context_restore(ctx)  # what save_context made
 
     # --- CET state of the current thread (kept by the shadow-stack engine) -------------
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # type: ignore[import-untyped]  # no hints
+from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # no hints
 
 K_NONE = 0
 K_CALL = 1

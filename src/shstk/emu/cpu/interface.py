@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from shstk.emu.cpu.faults import CpuFault
 
@@ -33,6 +33,12 @@ PROT_EXEC = 4
 # interrupted block had armed: kind, address, instruction, RET imm16). Opaque to the
 # kernel except for the first two.
 CetState = tuple[int, int, int, int, int, int]
+
+
+# A thread's user registers by name: the general-purpose and segment registers and the
+# FPU/SSE control words are ints; "xmm" is a list of 128-bit ints and "fp" a list of
+# (mantissa, exponent) pairs.
+RegDump = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -57,8 +63,9 @@ class Region:
 class Engine(Protocol):
     """One guest machine's CPU, as the kernel layer uses it."""
 
-    # The task whose registers are loaded (the kernel sets it on a switch).
-    current: object | None
+    # The task whose registers are loaded (the kernel sets it on a switch). Opaque to
+    # the CPU, which sits below the kernel and never looks inside it.
+    current: Any
     # Instruction bytes at (addr, size), for the decoder; the address space supplies it.
     read_code: Callable[[int, int], bytes]
 
@@ -75,11 +82,11 @@ class Engine(Protocol):
         """rax (the number), then rdi, rsi, rdx, r10, r8, r9."""
         ...
 
-    def dump_regs(self) -> dict[str, object]:
+    def dump_regs(self) -> RegDump:
         """The full user register state (GPRs, segment bases, "xmm", "fp")."""
         ...
 
-    def load_regs(self, regs: dict[str, object]) -> None: ...
+    def load_regs(self, regs: RegDump) -> None: ...
     def gprs(self) -> dict[str, int]: ...
 
     def save_context(self) -> object:

@@ -230,7 +230,7 @@ class NativeEngine(SsEngine):
     def close(self) -> None:
         self._lib.ss_free(self._ptr)
         if self._cs_insn:
-            import capstone  # type: ignore[import-untyped]  # capstone has no type hints
+            import capstone  # capstone has no type hints
 
             capstone._cs.cs_free(self._cs_insn, 1)
             self._cs_insn = None
@@ -238,7 +238,7 @@ class NativeEngine(SsEngine):
     def _setup_decoder(self) -> None:
         """Let the hook decode blocks itself with capstone's C library (the one the
         Python binding loaded), so that Python sees only blocks with CET instructions."""
-        import capstone  # type: ignore[import-untyped]  # capstone has no type hints
+        import capstone  # capstone has no type hints
 
         lib = capstone._cs
         try:

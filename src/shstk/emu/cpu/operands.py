@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # type: ignore[import-untyped]  # no hints
+from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # no hints
 from capstone import x86_const as CX
 
 from shstk.emu.cpu import cet

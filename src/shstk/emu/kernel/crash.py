@@ -51,7 +51,7 @@ class CrashSnapshot:
 def capture(t: Task, info: SigInfo) -> CrashSnapshot:
     cpu = t.cpu
     regs = cpu.gprs() if cpu.current is t else {}
-    fault = t.last_fault if info.fault is not None else None  # type: ignore[assignment]
+    fault = t.last_fault if info.fault is not None else None
     rip = fault.rip if fault is not None else regs.get("rip", 0)
     if regs and fault is not None:
         regs["rip"] = fault.rip

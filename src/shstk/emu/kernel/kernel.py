@@ -135,7 +135,7 @@ class Kernel:
             return self._engine_factory(self)
         return Cpu(self, engine=self.opts.engine, cr4_cet=self.profile.user_shstk)
 
-    def new_process(self, *, cpu: Cpu, mm: AddressSpace, files: FdTable, fs: FsInfo,
+    def new_process(self, *, cpu: Engine, mm: AddressSpace, files: FdTable, fs: FsInfo,
                     sighand: SigHand, rlimits: dict[int, list[int]],
                     parent: Process | None) -> tuple[Process, Task]:
         pid = self.alloc_pid()

@@ -220,19 +220,19 @@ def prepare(k: Kernel, t: Task, path: str, argv: list[bytes], depth: int = 0) ->
             fd = -1
             return prepare(k, t, os.fsdecode(interp), new_argv, depth + 1)
         image = read_elf(host, guest, fd)
-        interp = None
+        interp_image: ExecImage | None = None
         interp_fd = -1
         if image.interp is not None:
             ig, ih, interp_fd = _open_executable(k, t, image.interp)
             try:
-                interp = read_elf(ih, ig, interp_fd)
+                interp_image = read_elf(ih, ig, interp_fd)
             except KernelError:
                 os.close(interp_fd)
                 raise
-            if interp.interp:
+            if interp_image.interp:
                 os.close(interp_fd)
                 raise ExecFormatError("the program interpreter has an interpreter itself")
-        return Program(image, interp, argv, fd, interp_fd)
+        return Program(image, interp_image, argv, fd, interp_fd)
     except BaseException:
         if fd >= 0:
             os.close(fd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,7 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
     pproc = parent.proc
     cpu = parent.cpu
     regs = cpu.dump_regs()
-    regs["rip"] = int(regs["rip"]) + 2  # type: ignore[arg-type]  # past the syscall insn
+    regs["rip"] = int(regs["rip"]) + 2  # past the syscall insn
     regs["rax"] = 0
     # the kernel's syscall return clobbers rcx (rip) and r11 (rflags) in the child too
     regs["rcx"] = regs["rip"]
@@ -275,7 +276,7 @@ def find_waitable(k: Kernel, t: Task, pid: int, options: int, *, consume: bool
 
 
 def wait_child(k: Kernel, t: Task, pid: int, options: int,
-               deliver: callable) -> int:  # type: ignore[valid-type]
+               deliver: Callable[[WaitResult], int]) -> int:
     """do_wait(): report at once, or sleep until a child changes state."""
     def attempt() -> int:
         hit = find_waitable(k, t, pid, options, consume=True)

@@ -18,7 +18,7 @@ from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.task import State, WaitResult
 
 if TYPE_CHECKING:
-    from shstk.emu.cpu.interface import Engine
+    from shstk.emu.cpu.interface import Engine, RegDump
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Process, Task
 
@@ -127,12 +127,12 @@ def _user_regs(tracee: Task) -> bytes:
     return struct.pack(f"<{len(values)}Q", *values)
 
 
-def _regs_of(tracee: Task) -> dict[str, object]:
+def _regs_of(tracee: Task) -> RegDump:
     cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         return cpu.dump_regs()
-    if tracee.ctx is None and getattr(tracee, "initial_regs", None) is not None:
-        return dict(tracee.initial_regs)  # type: ignore[attr-defined]  # set by clone
+    if tracee.ctx is None and tracee.initial_regs is not None:
+        return dict(tracee.initial_regs)  # set by clone
     # read the tracee's saved context through the CPU, then put the running one back
     ctx_now = cpu.save_context()
     try:
@@ -143,7 +143,7 @@ def _regs_of(tracee: Task) -> dict[str, object]:
         cpu.restore_context(ctx_now)
 
 
-def _set_regs(tracee: Task, regs: dict[str, object]) -> None:
+def _set_regs(tracee: Task, regs: RegDump) -> None:
     cpu: Engine = tracee.cpu
     if cpu.current is tracee:
         cpu.load_regs(regs)
@@ -152,8 +152,8 @@ def _set_regs(tracee: Task, regs: dict[str, object]) -> None:
     try:
         if tracee.ctx is not None:
             cpu.restore_context(tracee.ctx)
-        elif getattr(tracee, "initial_regs", None) is not None:
-            tracee.initial_regs.update(regs)  # type: ignore[attr-defined]  # set by clone
+        elif tracee.initial_regs is not None:
+            tracee.initial_regs.update(regs)  # set by clone
             return
         cpu.load_regs(regs)
         tracee.ctx = cpu.save_context()
@@ -200,7 +200,7 @@ def _regset(k: Kernel, t: Task, tracee: Task, req: int, note: int, iov_addr: int
 def _apply_user_regs(tracee: Task, raw: bytes) -> None:
     n = len(raw) // 8
     values = struct.unpack(f"<{n}Q", raw[:8 * n])
-    regs: dict[str, object] = {}
+    regs: RegDump = {}
     for name, value in zip(USER_REGS, values, strict=False):
         if name in _SEGMENTS:
             continue

@@ -18,6 +18,7 @@ from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 
 if TYPE_CHECKING:
+    from shstk.emu.cpu.interface import RegDump
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import SigAction, Task
 
@@ -92,27 +93,27 @@ def pending_mask(pending: list[SigInfo]) -> int:
 _FX = struct.Struct("<HHBxHQQII")  # fcw, fsw, ftw(abridged), fop, rip, rdp, mxcsr, mask
 
 
-def pack_fxsave(regs: dict[str, object]) -> bytes:
+def pack_fxsave(regs: RegDump) -> bytes:
     """The legacy FXSAVE image the frame's fpstate points to."""
     buf = bytearray(S.FXSAVE_SIZE)
-    fptag = int(regs.get("fptag", 0xFFFF))  # type: ignore[arg-type]
+    fptag = int(regs.get("fptag", 0xFFFF))
     # full tag word (2 bits per reg, 11 = empty) to the abridged form (1 bit, 1 = valid)
     abridged = 0
     for i in range(8):
         if (fptag >> (2 * i)) & 3 != 3:
             abridged |= 1 << i
-    _FX.pack_into(buf, 0, int(regs.get("fpcw", 0x37F)) & 0xFFFF,  # type: ignore[arg-type]
-                  int(regs.get("fpsw", 0)) & 0xFFFF, abridged, 0, 0, 0,  # type: ignore[arg-type]
-                  int(regs.get("mxcsr", 0x1F80)) & 0xFFFFFFFF, 0xFFFF)  # type: ignore[arg-type]
-    for i, v in enumerate(regs.get("fp", [])):  # type: ignore[arg-type]
+    _FX.pack_into(buf, 0, int(regs.get("fpcw", 0x37F)) & 0xFFFF,
+                  int(regs.get("fpsw", 0)) & 0xFFFF, abridged, 0, 0, 0,
+                  int(regs.get("mxcsr", 0x1F80)) & 0xFFFFFFFF, 0xFFFF)
+    for i, v in enumerate(regs.get("fp", [])):
         mant, exp = v if isinstance(v, tuple) else (v, 0)
         struct.pack_into("<QH", buf, 32 + 16 * i, mant & MASK64, exp & 0xFFFF)
-    for i, v in enumerate(regs.get("xmm", [])):  # type: ignore[arg-type]
+    for i, v in enumerate(regs.get("xmm", [])):
         buf[160 + 16 * i:176 + 16 * i] = (v & ((1 << 128) - 1)).to_bytes(16, "little")
     return bytes(buf)
 
 
-def unpack_fxsave(raw: bytes) -> dict[str, object]:
+def unpack_fxsave(raw: bytes) -> RegDump:
     fcw, fsw, abridged, _fop, _rip, _rdp, mxcsr, _mask = _FX.unpack_from(raw, 0)
     fptag = 0
     for i in range(8):
@@ -138,7 +139,7 @@ class SignalFrames:
         cpu = task.cpu
         mm = task.mm
         regs = cpu.dump_regs()
-        rsp = int(regs["rsp"])  # type: ignore[arg-type]
+        rsp = int(regs["rsp"])
         sp = rsp - S.REDZONE
         ss_sp, ss_flags, ss_size = task.altstack
         if act.flags & S.SA_ONSTACK and not ss_flags & S.SS_DISABLE \
@@ -157,7 +158,7 @@ class SignalFrames:
         struct.pack_into("<QiiQ", uc, S.UC_STACK, ss_sp, alt_flags, 0, ss_size)
         mc = S.UC_MCONTEXT
         for i, name in enumerate(S.SIGCONTEXT_GREGS):
-            struct.pack_into("<Q", uc, mc + 8 * i, int(regs[name]) & MASK64)  # type: ignore[arg-type]
+            struct.pack_into("<Q", uc, mc + 8 * i, int(regs[name]) & MASK64)
         struct.pack_into("<HHHH", uc, mc + S.SC_CS, 0x33, 0, 0, 0x2B)
         struct.pack_into("<QQQQQ", uc, mc + S.SC_ERR, info.error_code & MASK64,
                          info.trapno, oldmask & MASK64,
@@ -176,7 +177,7 @@ class SignalFrames:
         cpu.set_reg("rdx", frame + S.RT_SIGFRAME_UC)
         cpu.set_reg("rax", 0)
         # the handler starts with DF and TF clear, and (x86) with AC cleared too
-        eflags = int(regs["eflags"]) & ~(0x400 | 0x100 | 0x40000)  # type: ignore[arg-type]
+        eflags = int(regs["eflags"]) & ~(0x400 | 0x100 | 0x40000)
         cpu.set_reg("eflags", eflags)
         if act.flags & S.SA_ONSTACK and task.altstack[1] & S.SS_AUTODISARM:
             task.altstack = (0, S.SS_DISABLE, 0)
@@ -199,7 +200,7 @@ class SignalFrames:
         fpstate = struct.unpack_from("<Q", raw, mc + S.SC_FPSTATE)[0]
         mask = struct.unpack_from("<Q", raw, S.UC_SIGMASK)[0]
         ss = struct.unpack_from("<QiiQ", raw, S.UC_STACK)
-        regs: dict[str, object] = {}
+        regs: RegDump = {}
         for name, value in zip(S.SIGCONTEXT_GREGS, gregs, strict=True):
             regs[name] = value
         old_flags = cpu.reg("eflags")
@@ -215,4 +216,4 @@ class SignalFrames:
         # restore_altstack: errors are ignored by the kernel except EFAULT
         self.k.set_altstack(task, ss[0], ss[1], ss[3], from_sigreturn=True)
         shstk.pop_sigframe(self.k, task)
-        return int(regs["rax"])  # type: ignore[arg-type]
+        return int(regs["rax"])

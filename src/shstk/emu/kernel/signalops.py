@@ -172,11 +172,11 @@ class SignalOps:
         rip = getattr(t, "resume_rip", None)
         if rip is not None:
             cpu.rip = rip
-            t.resume_rip = None  # type: ignore[attr-defined]
+            t.resume_rip = None
         rax = getattr(t, "resume_rax", None)
         if rax is not None:
             cpu.set_reg("rax", rax)
-            t.resume_rax = None  # type: ignore[attr-defined]
+            t.resume_rax = None
         while t.state is State.RUNNABLE:
             info = self._dequeue(t)
             if info is None:
@@ -186,10 +186,10 @@ class SignalOps:
         return t.state is State.RUNNABLE
 
     def _finish_restart(self, t: Task, *, handler_ran: bool, act_flags: int = 0) -> None:
-        interrupted = getattr(t, "interrupted", None)
+        interrupted = t.interrupted
         if interrupted is None:
             return
-        t.interrupted = None  # type: ignore[attr-defined]
+        t.interrupted = None
         nr, policy = interrupted
         restart = (policy == "sys" and (not handler_ran or act_flags & S.SA_RESTART)) or \
             (policy == "nohand" and not handler_ran)

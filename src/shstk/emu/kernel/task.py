@@ -18,7 +18,7 @@ from shstk.abi import signals as S
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.faults import CpuFault
-    from shstk.emu.cpu.interface import Engine
+    from shstk.emu.cpu.interface import Engine, RegDump
     from shstk.emu.kernel.files import FdTable
     from shstk.emu.kernel.loader import ExecImage
     from shstk.emu.kernel.mm import AddressSpace
@@ -211,7 +211,7 @@ class Task:
         self.wake_result: Callable[[], int] | None = None
         self.yielded = False  # sched_yield(): to the back of the run queue
         self.sigwake = False  # a signal woke the sleep: EINTR unless the wait is over too
-        self.restart: tuple[int, int] | None = None  # (syscall nr, SA_RESTART-able)
+        self.restart: tuple[int, str] | None = None  # (syscall nr, the row's restart policy)
         self.exit_code = 0
         self.comm = proc.comm
         self.cpu_ns = 0
@@ -232,7 +232,7 @@ class Task:
         self.ptrace_inject: SigInfo | None = None  # a signal the tracer let through
         self.orig_rax = (1 << 64) - 1  # the system call being made (-1: none)
         # a new thread's registers until it first runs (clone, fork)
-        self.initial_regs: dict[str, object] | None = None
+        self.initial_regs: RegDump | None = None
         self.strace_pending: tuple[object, list[int], list[str]] | None = None
         # nanosleep: where to write the time left, and how to compute it if interrupted
         self.sleep_rem: tuple[int, Callable[[], int]] | None = None

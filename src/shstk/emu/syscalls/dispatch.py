@@ -19,14 +19,14 @@ from shstk.emu.syscalls import strace
 from shstk.emu.syscalls.table import TABLE
 
 if TYPE_CHECKING:
-    from shstk.emu.cpu.cpu import Cpu
+    from shstk.emu.cpu.interface import Engine
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Task
 
 MASK64 = (1 << 64) - 1
 
 
-def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
+def dispatch(k: Kernel, t: Task, cpu: Engine) -> None:
     args = cpu.syscall_args()
     nr = args[0]
     rip = cpu.rip
@@ -35,12 +35,12 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
     cpu.set_reg("r11", cpu.reg("eflags"))
     entry = TABLE.get(nr)
     if entry is None or entry.handler is None:
-        result = -(entry.errno if entry is not None else E.ENOSYS)
+        error = -(entry.errno if entry is not None else E.ENOSYS)
         if entry is None or not entry.quiet:
             _unknown(k, nr)
         if k.strace is not None:
-            strace.trace(k, t, entry, nr, args[1:], result)
-        cpu.set_reg("rax", result)
+            strace.trace(k, t, entry, nr, args[1:], error)
+        cpu.set_reg("rax", error)
         return
     t.restart = (nr, entry.restart)
     t.orig_rax = nr
@@ -49,13 +49,14 @@ def dispatch(k: Kernel, t: Task, cpu: Cpu) -> None:
     if k.strace is not None:
         pre = strace.before(k, t, entry, call_args)
     decoded = [d(v) for d, v in zip(entry.decoders, call_args, strict=True)]
+    result: object
     try:
         result = entry.handler(k, t, *decoded)
     except KernelError as exc:
         result = -exc.errno
     except Blocked as b:
         if pre is not None:
-            t.strace_pending = (entry, call_args, pre)  # type: ignore[attr-defined]
+            t.strace_pending = (entry, call_args, pre)
         k.block(t, b)
         return
     except CpuFault:

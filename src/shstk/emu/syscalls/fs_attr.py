@@ -93,8 +93,11 @@ _SEC_LIMIT = 1 << 62
 
 def _set_times(node: Node, times: tuple[tuple[int, int], tuple[int, int]] | None) -> int:
     """vfs_utimes(): None means now; UTIME_NOW / UTIME_OMIT per timestamp."""
+    host = node.host
+    if host is None:
+        raise KernelError(E.EROFS)  # an emulated object: its times are not settable
     if times is None:
-        return host_op(lambda: os.utime(node.host))
+        return host_op(lambda: os.utime(host))
     now = time.time_ns()
     old = None
     out = []
@@ -104,13 +107,13 @@ def _set_times(node: Node, times: tuple[tuple[int, int], tuple[int, int]] | None
         elif nsec == UTIME_OMIT:
             if old is None:
                 try:
-                    old = os.stat(node.host) if node.host else None
+                    old = os.stat(host)
                 except OSError as exc:
                     raise KernelError(exc.errno or E.EIO) from None
             out.append(0 if old is None else (old.st_atime_ns, old.st_mtime_ns)[i])
         else:
             out.append(max(-_SEC_LIMIT, min(sec, _SEC_LIMIT)) * 10**9 + nsec)
-    return host_op(lambda: os.utime(node.host, ns=(out[0], out[1])))
+    return host_op(lambda: os.utime(host, ns=(out[0], out[1])))
 
 
 def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> Node:

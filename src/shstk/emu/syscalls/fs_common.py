@@ -9,6 +9,7 @@ directories, synthetic /proc). Reads and writes go straight to host descriptors.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
@@ -75,7 +76,7 @@ def file_for_rw(t: Task, fd: int, write: bool) -> OpenFile:
     return f
 
 
-def blocking(t: Task, op: callable) -> int:  # type: ignore[valid-type]
+def blocking(t: Task, op: Callable[[], int]) -> int:
     """Run a file operation; if it would block, sleep until the file is ready."""
     try:
         return op()
@@ -95,7 +96,7 @@ def user_buffer(t: Task, buf: int, count: int) -> int:
     return usable
 
 
-def host_op(fn: callable, *args: object) -> int:  # type: ignore[valid-type]
+def host_op(fn: Callable[..., object], *args: object) -> int:
     try:
         fn(*args)
     except OSError as exc:

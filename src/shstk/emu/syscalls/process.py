@@ -97,7 +97,7 @@ def sys_clone3(k: Kernel, t: Task, uargs: int, size: int) -> int:
 
 
 def _read_strings(t: Task, addr: int) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     if addr == 0:
         return out
     for i in range(0x20000):

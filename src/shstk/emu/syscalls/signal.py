@@ -252,7 +252,7 @@ def sys_rt_sigtimedwait(k: Kernel, t: Task, set_addr: int, info_addr: int, ts: i
 # --- timers --------------------------------------------------------------------------------------
 
 def sys_alarm(k: Kernel, t: Task, seconds: int) -> int:
-    t.proc.alarm_interval = 0  # type: ignore[attr-defined]
+    t.proc.alarm_interval = 0
     left = timers.arm_alarm(k, t.proc, (seconds & 0xFFFFFFFF) * 10**9)
     return (left + 999_999_999) // 10**9 if left else 0
 
@@ -268,7 +268,7 @@ def sys_setitimer(k: Kernel, t: Task, which: int, new: int, old: int) -> int:
     left = timers.arm_alarm(k, t.proc, vsec * 10**9 + vusec * 1000) if new else \
         (max(0, t.proc.alarm_deadline - k.monotonic_ns()) if t.proc.alarm_deadline else 0)
     if new:
-        t.proc.alarm_interval = isec * 10**9 + iusec * 1000  # type: ignore[attr-defined]
+        t.proc.alarm_interval = isec * 10**9 + iusec * 1000
     if old:
         t.mm.write(old, struct.pack("<qqqq", prev_interval // 10**9,
                                     (prev_interval % 10**9) // 1000, left // 10**9,

@@ -445,7 +445,7 @@ def resumed(k: Kernel, t: Task, result: int | None, *, interrupted: bool = False
     pending = getattr(t, "strace_pending", None)
     if pending is None:
         return
-    t.strace_pending = None  # type: ignore[attr-defined]
+    t.strace_pending = None
     entry, args, pre = pending
     policy = "block" if entry.name in ("nanosleep", "clock_nanosleep") else entry.restart
     if interrupted and policy in _RESTART_TEXT:

@@ -78,14 +78,14 @@ def sys_rseq(k: Kernel, t: Task, rseq: int, length: int, flags: int, sig: int) -
     if flags & RSEQ_FLAG_UNREGISTER:
         if getattr(t, "rseq", None) != rseq:
             raise KernelError(E.EINVAL)
-        t.rseq = None  # type: ignore[attr-defined]
+        t.rseq = None
         return 0
     if flags or length < 32 or rseq % 32:
         raise KernelError(E.EINVAL)
     if getattr(t, "rseq", None):
-        raise KernelError(E.EBUSY if t.rseq == rseq else E.EINVAL)  # type: ignore[attr-defined]
+        raise KernelError(E.EBUSY if t.rseq == rseq else E.EINVAL)
     t.mm.write(rseq, struct.pack("<II", 0, 0))  # cpu_id_start, cpu_id
-    t.rseq = rseq  # type: ignore[attr-defined]
+    t.rseq = rseq
     return 0
 
 

@@ -81,7 +81,7 @@ def _sleep_until(k: Kernel, t: Task, deadline: int, rem: int) -> int:
     def interrupted_left() -> int:
         return max(0, deadline - k.monotonic_ns())
 
-    t.sleep_rem = (rem, interrupted_left)  # type: ignore[attr-defined]
+    t.sleep_rem = (rem, interrupted_left)
     raise Blocked(Wait(lambda: k.monotonic_ns() >= deadline, "nanosleep", deadline=deadline),
                   done)
 
