@@ -46,32 +46,35 @@ class Command:
 
 @dataclass(frozen=True)
 class Where:
-    """The faulting instruction, as the report names it: `function+0xoff (library)`."""
+    """The faulting instruction as the report names it: `function+0xoff (library)`, or
+    `(library+0xoff)` when the library has no symbol there."""
 
     symbol: str
     function: str | None
     library: str | None
+    offset: str | None = None  # into the library file, when there is no function
 
     @classmethod
     def parse(cls, symbol: str) -> Where:
+        m = re.fullmatch(r"\((.+)\+(0x[0-9a-f]+)\)", symbol)
+        if m:
+            return cls(symbol, None, m.group(1), m.group(2))
         m = re.fullmatch(r"(.+?) \((.+)\)", symbol)
         if m:
             return cls(symbol, m.group(1), m.group(2))
-        m = re.fullmatch(r"\((.+)\+(0x[0-9a-f]+)\)", symbol)  # no symbol: (lib+0xoff)
-        if m:
-            return cls(symbol, None, m.group(1))
         return cls(symbol, None, None)
 
     def short(self) -> str:
         lib = os.path.basename(self.library) if self.library else None
         if self.function and lib:
             return f"{self.function} in {lib}"
-        if lib:
-            return f"{lib} ({self.symbol})"
+        if lib and self.offset:
+            return f"{lib}+{self.offset}"
         return self.symbol
 
     def to_json(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "function": self.function, "library": self.library}
+        return {"symbol": self.symbol, "function": self.function, "library": self.library,
+                "offset": self.offset}
 
 
 @dataclass
