@@ -137,12 +137,15 @@ def run_command(command: Command, stem: str, reports: str, *, timeout: float | N
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        _LIVE.add(proc)
         try:
             status = proc.wait(timeout=None if timeout is None else timeout + margin(timeout))
         except subprocess.TimeoutExpired:
             killed = True
             _kill(proc)
             status = proc.wait()
+        finally:
+            _LIVE.discard(proc)
     seconds = time.monotonic() - started
     with open(log, "rb") as f:
         output = f.read().decode("utf-8", "backslashreplace")
@@ -157,6 +160,11 @@ def run_command(command: Command, stem: str, reports: str, *, timeout: float | N
 def margin(timeout: float) -> float:
     """How long after `--timeout S` the run itself is killed: start-up, the report."""
     return max(10.0, timeout / 2)
+
+
+# The runs in flight: each is in its own session (so a timeout kills all of it), which
+# also keeps the terminal's Ctrl-C from reaching them; run_all ends them itself.
+_LIVE: set[subprocess.Popen] = set()
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -268,5 +276,14 @@ def run_all(commands: Sequence[Command], reports: str, *, jobs: int,
             progress(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, range(len(commands))))
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = [pool.submit(one, i) for i in range(len(commands))]
+        return [future.result() for future in futures]
+    except BaseException:  # Ctrl-C: start nothing more, end what runs
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_LIVE):
+            _kill(proc)
+        raise
+    finally:
+        pool.shutdown(wait=True)
