@@ -170,6 +170,15 @@ def cet_glibc_broken(demo: Demo) -> None:
                str(prog), expect=(139,))
 
 
+def check_examples(demo: Demo) -> None:
+    """All four examples at once under --shstk on: what breaks, and where (exit 1)."""
+    heading("shstk check: the examples with shadow stacks on, in parallel")
+    demo.shstk("check", "--junit", str(demo.build / "check.xml"),
+               "--reports", str(demo.build / "check-reports"),
+               *(str(demo.build / p) for p in ("rop", "coro", "ready/hello", "blocked/hello")),
+               expect=(1,))
+
+
 STEPS: list[Callable[[Demo], None]] = [
     build_audit_examples,
     run_audit_examples,
@@ -181,6 +190,7 @@ STEPS: list[Callable[[Demo], None]] = [
     coro_not_ready,
     cet_glibc_ready,
     cet_glibc_broken,
+    check_examples,
 ]
 
 

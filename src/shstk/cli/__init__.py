@@ -1,4 +1,4 @@
-"""Command line: `shstk run|audit|status|ps|syscalls`.
+"""Command line: `shstk run|check|audit|status|ps|syscalls`.
 
 Each subcommand lives in its own module with `register(subparsers)`; the module's
 handler receives the parsed arguments and returns the exit status. Heavy imports
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from shstk import __version__
 from shstk.errors import ShstkError
 
-SUBCOMMANDS = ("run", "audit", "status", "ps", "syscalls")
+SUBCOMMANDS = ("run", "check", "audit", "status", "ps", "syscalls")
 
 
 def build_parser() -> argparse.ArgumentParser:
