@@ -510,18 +510,28 @@ static void group_default(void) {
     SAY("SIGSEGV blocked %s", pr_wstatus(pr_in_child(child_segv_blocked)));
 
     /* stop / continue: a stopped child does not run; SIGCONT resumes it and runs its
-     * SIGCONT handler */
+     * SIGCONT handler.
+     * The child first moves to a process group of its own. Linux discards SIGTSTP,
+     * SIGTTIN and SIGTTOU with the default action in an orphaned process group (no
+     * member has a parent in another group of the same session), so the SIGTSTP below
+     * depends on how this program was started: run under setsid, or by a process whose
+     * group is orphaned (a CI job, a shell without job control), the child keeps spinning
+     * and waitid(WSTOPPED) never returns. Its own group, whose parent (this process) is
+     * in another group of the same session, is never orphaned while we wait. The counter
+     * starts only after setpgid, and every signal is sent after the counter moved. */
     counter = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cont_seen = (volatile int *)(counter + 8);
     fflush(stdout);
     pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
         signal(SIGCONT, h_cont);
         for (;;)
             (*counter)++;
     }
     while (*counter < 1000)
         pr_relax();
+    SAY("child in its own process group %d", getpgid(pid) == pid);
     kill(pid, SIGSTOP);
     r = waitpid(pid, &st, WUNTRACED);
     SAY("stop waitpid %d %s", r == pid, pr_wstatus(st));

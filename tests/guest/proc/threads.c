@@ -52,25 +52,47 @@ static long futex6(volatile int *uaddr, int op, int val, const struct timespec *
 /* ======================================================================================
  * futex
  */
-static volatile int fw_word, fw_waiting, fw_woken;
+static volatile int fw_word, fw_waiting, fw_woken, fw_tid[8];
 static volatile long fw_result[8];
 
 static void *fw_waiter(void *arg) {
     long i = (long)arg;
+    fw_tid[i] = gettid_();
     __atomic_add_fetch(&fw_waiting, 1, __ATOMIC_SEQ_CST);
     fw_result[i] = futex6(&fw_word, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL, NULL, 0x1);
     __atomic_add_fetch(&fw_woken, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
-static volatile int pw_word;
+static volatile int pw_word, pw_tid;
 static volatile long pw_result;
 static void *pw_waiter(void *arg) {
     struct timespec ts = {0, 300000000};
     (void)arg;
     errno = 0;
+    pw_tid = gettid_();
     pw_result = futex6(&pw_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0) == -1 ? -errno : 0;
     return NULL;
+}
+
+/* Wait until the thread `*tid` names (set before its last step towards FUTEX_WAIT) is
+ * asleep, State S in /proc/self/task/TID/status: from then on it is blocked in the futex
+ * and a wake cannot miss it. A fixed sleep is not enough on a loaded machine: a waiter
+ * not yet in FUTEX_WAIT when the wake comes is not counted, then sleeps for ever. */
+static void wait_asleep(volatile int *tid) {
+    char path[64], state[64];
+    const char *p;
+    for (;;) {
+        if (*tid) {
+            snprintf(path, sizeof path, "/proc/self/task/%d/status", *tid);
+            pr_status_line(path, "State", state, sizeof state);
+            for (p = state; *p == ' ' || *p == '\t'; p++) {
+            }
+            if (*p == 'S' || *p == 0 || *p == 'Z' || *p == 'X')
+                return; /* asleep, or gone (the 300 ms waiter may time out first) */
+        }
+        msleep(1);
+    }
 }
 
 static void group_futex(void) {
@@ -115,7 +137,8 @@ static void group_futex(void) {
         pthread_create(&th[i], NULL, fw_waiter, (void *)i);
     while (fw_waiting < 3)
         msleep(1);
-    msleep(50);
+    for (int i = 0; i < 3; i++)
+        wait_asleep(&fw_tid[i]);
     SAY("WAKE_BITSET with a bitset nobody waits on %s",
         RE(futex6(&fw_word, FUTEX_WAKE_BITSET_PRIVATE, 3, NULL, NULL, 0x2)));
     r = futex6(&fw_word, FUTEX_WAKE_PRIVATE, 2, NULL, NULL, 0);
@@ -131,7 +154,7 @@ static void group_futex(void) {
 
     /* a private waiter is woken by a private wake (the shared key differs) */
     pthread_create(&th[0], NULL, pw_waiter, NULL);
-    msleep(50);
+    wait_asleep(&pw_tid);
     SAY("private WAKE of a private waiter %s",
         RE(futex6(&pw_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0)));
     pthread_join(th[0], NULL);
