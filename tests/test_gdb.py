@@ -104,3 +104,19 @@ def test_ctrl_c_and_exit_status(build, tmp_path):
     assert "SIGINT" in text, text
     assert "exited with code 03" in text, text
     assert status == 3, err
+
+
+def test_dynamic_program_libc_symbols(build, tmp_path):
+    src = tmp_path / "dyn.c"
+    src.write_text('#include <stdio.h>\nint main(void){ puts("hi"); return 0; }\n')
+    prog = build(src, flags=("-g", "-O0"), name="dyn")
+    proc, port = _start(prog)
+    out = _gdb(prog, port, "break main", "continue", "break puts", "continue", "bt",
+               "info sharedlibrary", "continue")
+    status, err = _finish(proc)
+    # gdb found libc through the auxv and the loader's r_debug: puts resolves in it
+    assert re.search(r"^Breakpoint 2, .*puts", out, re.M), out
+    assert re.search(r"^#1 .* in main \(\)", out, re.M), out
+    assert "libc.so.6" in out, out
+    assert "exited normally" in out, out
+    assert status == 0, err
