@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 # ruff, the layer contract (import-linter), the type checker, then every test.
 test: bytecode
+	command -v gdb >/dev/null || (apt-get install -y gdb >/dev/null 2>&1 || true)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy

@@ -37,6 +37,7 @@ class RunOptions:
     report: str = "text"  # text | json
     report_file: str | None = None
     verbose: bool = False
+    gdb: str | None = None  # --gdb [HOST:]PORT: wait for gdb before the first instruction
     diagnostics: TextIO = field(default_factory=lambda: sys.stderr)
     # the scheduler
     quantum: int = QUANTUM_BLOCKS

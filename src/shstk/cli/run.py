@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="format of the report printed when a signal ends the program")
     p.add_argument("--report-file", metavar="FILE",
                    help="write the report there instead of stderr")
+    p.add_argument("--gdb", metavar="[HOST:]PORT",
+                   help="wait for gdb (`target remote HOST:PORT`) before the first "
+                   "instruction; HOST defaults to 127.0.0.1, PORT 0 picks a free port "
+                   "(printed on stderr)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say what the loader policy decided, and why")
     p.set_defaults(handler=handle)
@@ -74,7 +78,7 @@ def handle(args: argparse.Namespace) -> int:
         timeout=args.timeout, kernel=args.kernel, shstk=args.shstk, engine=args.engine,
         virtual_time=args.virtual_time, seed=args.seed, report=args.report,
         report_file=args.report_file, verbose=args.verbose,
-        glibc_tunables=args.glibc_tunables)
+        glibc_tunables=args.glibc_tunables, gdb=args.gdb)
     result = run(opts)
     for event in result.dlopen_events:
         print(f"shstk: {event}", file=sys.stderr)

@@ -17,6 +17,7 @@ from shstk.emu.kernel.profile import get_profile
 from shstk.emu.syscalls.layer import SYSCALLS
 from shstk.errors import CannotRun, UsageError
 from shstk.options import RunOptions
+from shstk.run.gdb.stub import GdbStub
 from shstk.run.report import Report, build
 
 
@@ -106,7 +107,14 @@ def run(opts: RunOptions) -> RunResult:
     if opts.verbose:
         print(f"shstk: engine {kernel.init.cpu.engine_name if kernel.init else '?'}, "
               f"kernel profile {kernel.profile.name}", file=sys.stderr)
-    death = kernel.run()
+    stub = GdbStub(kernel, opts.gdb) if opts.gdb is not None else None
+    if stub is not None and kernel.init is not None:
+        stub.attach(kernel.init)
+    try:
+        death = kernel.run()
+    finally:
+        if stub is not None:
+            stub.exited(kernel.death.status if kernel.death is not None else 0)
     status = death.status
     result = RunResult(0, status, events=list(kernel.events),
                        dlopen_events=list(kernel.dlopen_events))

@@ -18,6 +18,7 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_TLB_VIRT
 from shstk.abi import shstk as A
 from shstk.emu.cpu import cet, interface
 from shstk.emu.cpu.cpuid import CPU_BRAND, CPU_MODEL, CpuidTable, cpu_identity
+from shstk.emu.cpu.debug import DebugPort
 from shstk.emu.cpu.decode import Decoder
 from shstk.emu.cpu.engine import (
     DECODE_OK,
@@ -26,6 +27,7 @@ from shstk.emu.cpu.engine import (
     EV_BUDGET,
     EV_CP,
     EV_DECODE,
+    EV_NONE,
     EV_SSFAULT,
     SsEngine,
     make_engine,
@@ -87,6 +89,7 @@ class Cpu:
         self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
         self.operands = Operands(lambda: self.read_code, self.reg)
         self._mm: object = None
+        self.debug = DebugPort(self.uc)  # breakpoints and steps, for `run --gdb`
         self._install_hooks()
 
     # --- registers -------------------------------------------------------------------
@@ -179,6 +182,8 @@ class Cpu:
         eng.budget = eng.blocks + budget_blocks if budget_blocks else 0
         self._fault = None
         self._stop_requested = False
+        if self.debug.hook is not None:
+            return self._run_debugged()
         err: UC.UcError | None = None
         try:
             self.uc.emu_start(self.uc.reg_read(RIP), NEVER)
@@ -189,6 +194,32 @@ class Cpu:
             failure, self._hook_error = self._hook_error, None
             raise failure
         return self._classify(err)
+
+    def _run_debugged(self) -> RunResult:
+        """`run` under a debugger: stop at breakpoints, steps and interrupts, let the
+        debugger look (DebugHook.cpu_stopped), then go on."""
+        dbg = self.debug
+        while True:
+            why = dbg.pending(self.rip)
+            if why is not None:
+                dbg.report(self, why)
+                continue
+            err: UC.UcError | None = None
+            rip = self.uc.reg_read(RIP)
+            dbg.arm(rip)
+            try:
+                self.uc.emu_start(rip, NEVER, 0, 1 if dbg.stepping else 0)
+            except UC.UcError as exc:
+                err = exc
+            if self._hook_error is not None:
+                failure, self._hook_error = self._hook_error, None
+                raise failure
+            clean = (err is None and self._fault is None and not self._stop_requested
+                     and self.engine.event == EV_NONE)
+            why = dbg.after_run(clean)
+            if why is None:
+                return self._classify(err)
+            dbg.report(self, why)
 
     def _hook_failed(self, exc: BaseException) -> None:
         self._hook_error = exc

@@ -155,6 +155,32 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+class DebugHook(Protocol):
+    """A debugger (`shstk run --gdb`): told when the CPU stopped for it."""
+
+    def cpu_stopped(self, engine: Engine, why: str) -> None:
+        """`why`: "break" (before the instruction at a breakpoint), "step" (one
+        instruction done) or "interrupt"; return to resume."""
+        ...
+
+
+class DebugControl(Protocol):
+    """The CPU's debug port (`Cpu.debug`): breakpoints, single step, stop requests."""
+
+    hook: DebugHook | None
+
+    def add_breakpoint(self, addr: int) -> None: ...
+    def remove_breakpoint(self, addr: int) -> None: ...
+
+    def step(self, rip: int, on: bool) -> None:
+        """The next resume runs one instruction from `rip`."""
+        ...
+
+    def interrupt(self) -> None:
+        """From any thread: stop at the next instruction boundary."""
+        ...
+
+
 ENGINE_METHODS = ("reg", "set_reg", "syscall_args", "dump_regs", "load_regs", "gprs",
                   "save_context", "restore_context", "save_thread", "load_thread", "run",
                   "request_stop", "cpuid", "map_physical", "attach_mm", "vma_set", "vma_del",

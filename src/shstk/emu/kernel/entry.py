@@ -53,6 +53,15 @@ class RunLimit(Exception):
         self.what = what
 
 
+class Debugger(Protocol):
+    """A debugger attached to the run (`shstk run --gdb`; set by `run`)."""
+
+    def fault(self, t: Task, info: SigInfo) -> bool:
+        """A fault signal is about to be forced on `t` (at the faulting instruction,
+        before delivery, as a native debugger sees it). False: discard it."""
+        ...
+
+
 class SyscallLayer(Protocol):
     """What the kernel needs of the system-call layer (handed in by `run`)."""
 

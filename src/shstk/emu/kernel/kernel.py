@@ -24,7 +24,7 @@ from shstk.emu.cpu.faults import CpuFault
 from shstk.emu.cpu.interface import FAULTED, RAN_OUT, Engine
 from shstk.emu.kernel import futex, loader, mmap, policy, shstk, timers, traps
 from shstk.emu.kernel.crash import CrashSnapshot
-from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, RunLimit, SyscallLayer
+from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, Debugger, RunLimit, SyscallLayer
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import FdTable, HostFile
 from shstk.emu.kernel.mm import (
@@ -87,6 +87,7 @@ class Kernel:
         self.pipe_ino = 0x4000
         # work that must wait until no CPU is inside emu_start (freeing a machine)
         self.deferred: list[Callable[[], None]] = []
+        self.debugger: Debugger | None = None  # `run --gdb` (traps.handle_fault asks it)
 
     # --- identity and time ------------------------------------------------------------
     def alloc_pid(self) -> int:

@@ -23,6 +23,8 @@ def handle_fault(k: Kernel, t: Task, fault: CpuFault) -> None:
         return
     t.cpu.rip = fault.rip
     t.last_fault = fault
+    if k.debugger is not None and not k.debugger.fault(t, info):
+        return  # the debugger resumed without the signal
     k.signals.force(t, info)
 
 def fault_siginfo(k: Kernel, t: Task, fault: CpuFault) -> SigInfo | None:

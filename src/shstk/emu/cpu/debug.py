@@ -1,0 +1,101 @@
+"""What a debugger needs of the CPU: breakpoints, single step and a stop request.
+
+`Cpu` owns one `DebugPort`. While no `DebugHook` is attached (the usual case) it costs
+nothing: `Cpu.run` takes its ordinary path. With a hook, `Cpu.run` stops before the
+instruction at a breakpoint, after one instruction when stepping, or when another thread
+calls `interrupt`, and calls `hook.cpu_stopped(cpu, why)` outside Unicorn, with the
+stopped thread's registers loaded; the hook returns to resume.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import unicorn
+
+UC = unicorn
+
+BREAK = "break"
+STEP = "step"
+INTERRUPT = "interrupt"
+
+
+class DebugPort:
+    def __init__(self, uc: Any) -> None:
+        self.uc = uc
+        self.hook: Any = None  # interface.DebugHook, or None
+        self.breakpoints: dict[int, int] = {}  # address -> Unicorn hook handle
+        self.stepping = False
+        self.step_origin = -1
+        self.why: str | None = None  # set inside emu_start by a hook or another thread
+        self._skip = -1  # the instruction a resume starts at: its breakpoint is passed
+        self._interrupt = threading.Event()
+
+    # --- the debugger's requests --------------------------------------------------
+    def add_breakpoint(self, addr: int) -> None:
+        if addr in self.breakpoints:
+            return
+        self.breakpoints[addr] = self.uc.hook_add(UC.UC_HOOK_CODE, self._on_break, None,
+                                                  addr, addr)
+        self._retranslate(addr)
+
+    def remove_breakpoint(self, addr: int) -> None:
+        handle = self.breakpoints.pop(addr, None)
+        if handle is not None:
+            self.uc.hook_del(handle)
+            self._retranslate(addr)
+
+    def _retranslate(self, addr: int) -> None:
+        try:
+            self.uc.ctl_remove_cache(addr, addr + 1)
+        except UC.UcError:
+            pass
+
+    def step(self, rip: int, on: bool) -> None:
+        self.stepping = on
+        self.step_origin = rip if on else -1
+
+    def interrupt(self) -> None:
+        """From any thread: stop the guest at the next instruction boundary."""
+        self._interrupt.set()
+        self.uc.emu_stop()
+
+    # --- used by Cpu.run -------------------------------------------------------------
+    def pending(self, rip: int) -> str | None:
+        """A stop due before running: an interrupt, or a step the kernel finished
+        (a system call that slept, a signal frame)."""
+        if self._interrupt.is_set():
+            self._interrupt.clear()
+            return INTERRUPT
+        if self.stepping and rip != self.step_origin:
+            return STEP
+        return None
+
+    def arm(self, rip: int) -> None:
+        self.why = None
+        self._skip = rip
+
+    def after_run(self, clean: bool) -> str | None:
+        """Why emu_start returned for the debugger (None: not for it). `clean`: no
+        fault, event or kernel stop."""
+        why, self.why = self.why, None
+        if self._interrupt.is_set() and clean:
+            self._interrupt.clear()
+            return INTERRUPT
+        if why is None and self.stepping and clean:
+            return STEP
+        return why if clean else None
+
+    def _on_break(self, uc: Any, addr: int, size: int, _ud: object) -> None:
+        if addr == self._skip:
+            self._skip = -1
+            return
+        self._skip = -1
+        self.why = BREAK
+        uc.emu_stop()
+
+    def report(self, cpu: Any, why: str) -> None:
+        self.stepping = False
+        self.step_origin = -1
+        self.hook.cpu_stopped(cpu, why)
