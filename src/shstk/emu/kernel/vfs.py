@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from shstk.abi import errno as E
 from shstk.emu.kernel.devices import DEV_LINKS, DEVICES, Device
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.fifo import FifoTable
 
 MAXSYMLINKS = 40
 # The read-only mount (the sysroot) and the emulated ones, as mount ids; a writable
@@ -70,6 +71,7 @@ class Vfs:
         self.rw_dirs = tuple(os.path.realpath(d) for d in rw_dirs)
         self.proc_lookup = proc_lookup
         self._shm: str | None = None
+        self.fifos = FifoTable()
 
     @property
     def shm_dir(self) -> str:

@@ -99,6 +99,32 @@ def sys_mkdirat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int) -> in
     return host_op(os.mkdir, node.host, mode & ~t.proc.fs.umask & 0o7777)
 
 
+def sys_mknodat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int, dev: int) -> int:
+    """may_mknod(), then filename_create(): a FIFO, socket or regular file in an --rw
+    folder; device nodes are not emulated (EPERM, as without CAP_MKNOD)."""
+    kind = mode & F.S_IFMT
+    if kind == stat.S_IFDIR:
+        raise KernelError(E.EPERM)
+    if kind not in (0, stat.S_IFREG, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+        raise KernelError(E.EINVAL)
+    node = new_entry(k, t, dirfd, path_arg(t, path_addr))
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise KernelError(E.EPERM)
+    perm = mode & ~t.proc.fs.umask & 0o7777
+    host = node.host
+    assert host is not None
+    if kind == stat.S_IFIFO:
+        return host_op(os.mkfifo, host, perm)
+    if kind == stat.S_IFSOCK:
+        return host_op(os.mknod, host, perm | stat.S_IFSOCK)
+    return host_op(lambda: os.close(os.open(host, os.O_CREAT | os.O_EXCL | os.O_WRONLY |
+                                            os.O_CLOEXEC, perm)))
+
+
+def sys_mknod(k: Kernel, t: Task, path_addr: int, mode: int, dev: int) -> int:
+    return sys_mknodat(k, t, F.AT_FDCWD, path_addr, mode, dev)
+
+
 def sys_mkdir(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_mkdirat(k, t, F.AT_FDCWD, path_addr, mode)
 

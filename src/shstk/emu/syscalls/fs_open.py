@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.devices import HOST_TTY, Device, DeviceFile
+from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import HostFile, OpenFile, SyntheticDir, SyntheticFile
 from shstk.emu.kernel.pipe import Pipe, PipeEnd
+from shstk.emu.kernel.task import Wait
 from shstk.emu.kernel.vfs import Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 
@@ -149,8 +151,26 @@ def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode:
     if node.exists and node.lstat is not None and st.S_ISLNK(node.lstat.st_mode) and \
             flags & F.O_NOFOLLOW and not flags & F.O_PATH:
         raise KernelError(E.ELOOP)
+    lst = node.lstat
+    if node.exists and lst is not None and st.S_ISFIFO(lst.st_mode) and \
+            not flags & F.O_PATH and node.host is not None:
+        return _open_fifo(k, t, node, flags)
     f = open_node(k, t, node, flags, mode)
     return t.proc.files.install(f, cloexec=bool(flags & F.O_CLOEXEC))
+
+
+def _open_fifo(k: Kernel, t: Task, node: Node, flags: int) -> int:
+    """A named pipe: writing one changes no file, so a read-only mount allows it."""
+    lst = node.lstat
+    assert lst is not None
+    if flags & F.O_CREAT and flags & F.O_EXCL:
+        raise KernelError(E.EEXIST)
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
+    end, wait = k.vfs.fifos.open((lst.st_dev, lst.st_ino), node.guest, status)
+    cloexec = bool(flags & F.O_CLOEXEC)
+    if wait is None:
+        return t.proc.files.install(end, cloexec=cloexec)
+    raise Blocked(Wait(wait, "fifo"), lambda: t.proc.files.install(end, cloexec=cloexec))
 
 
 def sys_open(k: Kernel, t: Task, path_addr: int, flags: int, mode: int) -> int:
