@@ -61,6 +61,9 @@ class OpenFile:
     """struct file."""
 
     kind = "file"
+    # Does the object lie on a writable mount (an --rw directory)? Decided when it is
+    # opened, from the object itself: fchmod/fchown/futimens ask this, never a path.
+    mount_rw = False
 
     def __init__(self, path: str, flags: int) -> None:
         self.path = path  # guest path, for /proc/PID/fd and strace

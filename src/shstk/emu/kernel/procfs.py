@@ -161,7 +161,7 @@ class ProcFs:
         entry = proc.files.fds.get(int(rest[0]))
         if entry is None:
             return None
-        return ProcEntry("link", target=entry.file.path)
+        return ProcEntry("link", target=entry.file.path, obj=entry.file)
 
     def _environ(self, proc: Process) -> bytes:
         mm = proc.mm

@@ -2,24 +2,39 @@
 
 Paths are resolved one component at a time, as namei does, so absolute symlinks inside a
 foreign sysroot stay inside it and anything that leads into /proc reaches the synthetic
-procfs. Writes are allowed only below `--rw` directories (and on a few devices);
-everywhere else the guest gets EROFS, as on a read-only mount.
+procfs. /dev/null, zero, full, random, urandom and the /dev/fd, stdin, stdout, stderr
+links are kernel objects (devices.py) whatever the sysroot's /dev holds; /dev/shm is a
+private, per-run directory.
+
+Mounts: the sysroot is a read-only mount; every `--rw` directory (and /dev/shm) is a
+writable mount on it. A mutation asks the mount of what it touches -- the entry's
+directory for names (create, unlink, rename, link), the object for its metadata -- and
+gets EROFS on the read-only one, EXDEV across two, EBUSY for a mount point itself, as
+Linux does. The mount of an entry is found from its directory's real host path, never
+by following the entry itself (a symlink outside --rw that points inside stays outside).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat as st
+import tempfile
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shstk.abi import errno as E
+from shstk.emu.kernel.devices import DEV_LINKS, DEVICES, Device
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.fifo import FifoTable
 
 MAXSYMLINKS = 40
-# Devices a program may open for writing even though nothing else is writable.
-WRITABLE_DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/full", "/dev/tty",
-                              "/dev/random", "/dev/urandom"})
+# The read-only mount (the sysroot) and the emulated ones, as mount ids; a writable
+# mount's id is its host directory.
+RO_ROOT = ""
+PROC_MOUNT = "proc"
+SHM_GUEST = "/dev/shm"
 
 
 @dataclass
@@ -33,6 +48,7 @@ class ProcEntry:
     ino: int = 0
     writable: bool = False
     opener: Callable[[int], object] | None = None  # for /proc/PID/mem: flags -> OpenFile
+    obj: object = None  # for /proc/PID/fd/N: the open file the link stands for
 
 
 @dataclass
@@ -44,6 +60,7 @@ class Node:
     proc: ProcEntry | None = None
     exists: bool = True
     lstat: os.stat_result | None = None
+    device: Device | None = None  # an emulated character device (devices.py)
 
 
 class Vfs:
@@ -53,8 +70,22 @@ class Vfs:
         self.sysroot = os.path.realpath(sysroot)
         self.rw_dirs = tuple(os.path.realpath(d) for d in rw_dirs)
         self.proc_lookup = proc_lookup
+        self._shm: str | None = None
+        self.fifos = FifoTable()
+
+    @property
+    def shm_dir(self) -> str:
+        """The host directory behind the guest's /dev/shm: private to this run, made on
+        first use in the host's memory file system when there is one, removed at exit."""
+        if self._shm is None:
+            base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+            self._shm = os.path.realpath(tempfile.mkdtemp(prefix="shstk-shm-", dir=base))
+            weakref.finalize(self, shutil.rmtree, self._shm, True)
+        return self._shm
 
     def host_path(self, guest: str) -> str:
+        if guest == SHM_GUEST or guest.startswith(SHM_GUEST + "/"):
+            return self.shm_dir + guest[len(SHM_GUEST):]
         if self.sysroot == "/":
             return guest
         return self.sysroot + guest if guest != "/" else self.sysroot
@@ -62,6 +93,8 @@ class Vfs:
     def guest_path_of_host(self, host: str) -> str | None:
         """The guest path of a host path inside the sysroot, or None."""
         host = os.path.realpath(host)
+        if self._shm is not None and (host == self._shm or host.startswith(self._shm + "/")):
+            return SHM_GUEST + host[len(self._shm):]
         if self.sysroot == "/":
             return host
         if host == self.sysroot:
@@ -93,6 +126,21 @@ class Vfs:
                 raise KernelError(E.ENAMETOOLONG)
             last = not any(c not in ("", ".") for c in todo)
             cand = [*done, comp]
+            if len(cand) == 2 and cand[0] == "dev":
+                if cand[1] in DEVICES:
+                    if not last:
+                        raise KernelError(E.ENOTDIR)
+                    return Node("/dev/" + comp, None, device=DEVICES[comp])
+                if cand[1] in DEV_LINKS:
+                    target = DEV_LINKS[comp]
+                    if last and not follow and not trailing_slash:
+                        return Node("/dev/" + comp, None, ProcEntry("link", target=target))
+                    links += 1
+                    if links > MAXSYMLINKS:
+                        raise KernelError(E.ELOOP)
+                    todo = target.split("/") + todo
+                    done = []
+                    continue
             if cand[0] == "proc" and self.proc_lookup is not None:
                 entry = self.proc_lookup(cand[1:], task)
                 if entry is None:
@@ -175,11 +223,52 @@ class Vfs:
             return Node(guest, host_override, exists=False)
         return Node(guest, host_override, lstat=lst)
 
+    # --- mounts -----------------------------------------------------------------------
+    def _mount_roots(self) -> tuple[str, ...]:
+        return (*self.rw_dirs, self._shm) if self._shm is not None else self.rw_dirs
+
+    def _mount_of_dir(self, real: str) -> str:
+        """The mount a real host directory (or file) lies on: the innermost writable
+        mount holding it, else the read-only root."""
+        best = RO_ROOT
+        for d in self._mount_roots():
+            if (real == d or real.startswith(d.rstrip("/") + "/")) and len(d) > len(best):
+                best = d
+        return best
+
+    def entry_mount(self, node: Node) -> str:
+        """The mount of the directory holding `node`'s name (for create, unlink, rename,
+        link): found without following the name itself."""
+        if node.proc is not None and node.host is None:
+            return PROC_MOUNT
+        if node.host is None:  # an emulated device: its entry lies in the root's /dev
+            return RO_ROOT
+        parent, _sep, _name = node.host.rstrip("/").rpartition("/")
+        return self._mount_of_dir(os.path.realpath(parent or "/"))
+
+    def object_mount(self, node: Node) -> str:
+        """The mount of the object `node` names (for its mode, owner, times, size)."""
+        if node.device is not None:
+            return RO_ROOT
+        if node.host is None:
+            return PROC_MOUNT
+        if not node.exists or (node.lstat is not None and st.S_ISLNK(node.lstat.st_mode)):
+            return self.entry_mount(node)
+        return self._mount_of_dir(os.path.realpath(node.host))
+
+    @staticmethod
+    def writable_mount(mount: str) -> bool:
+        return mount not in (RO_ROOT, PROC_MOUNT)
+
+    def is_mount_point(self, node: Node) -> bool:
+        """An --rw directory (or /dev/shm) itself: removing or renaming it is EBUSY."""
+        if node.host is None or not node.exists:
+            return False
+        real = os.path.realpath(node.host)
+        return real in self._mount_roots() or real == self.sysroot
+
     def may_write(self, node: Node) -> bool:
-        """Writes (open for writing, create, unlink, ...) are allowed only in --rw dirs."""
-        if node.guest in WRITABLE_DEVICES or node.guest.startswith("/dev/pts/"):
-            return True
+        """May the object `node` names change (open for writing, mode, owner, times)?"""
         if node.host is None:
             return bool(node.proc and node.proc.writable)
-        real = os.path.realpath(node.host)
-        return any(real == d or real.startswith(d + "/") for d in self.rw_dirs)
+        return self.writable_mount(self.object_mount(node))

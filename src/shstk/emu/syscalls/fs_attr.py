@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import time
 from typing import TYPE_CHECKING
@@ -27,7 +28,12 @@ def sys_fchmodat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
                   flags: int) -> int:
     if flags & ~(F.AT_SYMLINK_NOFOLLOW | F.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
-    node = resolve_at(k, t, dirfd, path_arg(t, path_addr))
+    path = path_arg(t, path_addr)
+    if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
+        return sys_fchmod(k, t, dirfd, mode)
+    node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
+    if node.lstat is not None and stat.S_ISLNK(node.lstat.st_mode):
+        raise KernelError(E.EOPNOTSUPP)  # a symlink's mode does not change
     require_writable(k, node)
     return host_op(os.chmod, node.host, mode & 0o7777)
 
@@ -41,9 +47,10 @@ def sys_chmod(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
 
 
 def _writable_host_file(k: Kernel, t: Task, fd: int) -> HostFile:
-    """An fd whose inode may change: mnt_want_write_file() says EROFS otherwise."""
+    """An fd whose inode may change: mnt_want_write_file() says EROFS otherwise. The
+    open file knows its mount (decided on the object when it was opened)."""
     f = t.proc.files.get(fd)
-    if not isinstance(f, HostFile) or not k.vfs.may_write(Node(f.path, f.host_path)):
+    if not isinstance(f, HostFile) or not f.mount_rw or f.fd < 0:
         raise KernelError(E.EROFS)
     return f
 
@@ -91,13 +98,20 @@ UTIME_OMIT = (1 << 30) - 2
 _SEC_LIMIT = 1 << 62
 
 
-def _set_times(node: Node, times: tuple[tuple[int, int], tuple[int, int]] | None) -> int:
-    """vfs_utimes(): None means now; UTIME_NOW / UTIME_OMIT per timestamp."""
-    host = node.host
-    if host is None:
-        raise KernelError(E.EROFS)  # an emulated object: its times are not settable
+def _set_times(target: Node | HostFile,
+               times: tuple[tuple[int, int], tuple[int, int]] | None) -> int:
+    """vfs_utimes(): None means now; UTIME_NOW / UTIME_OMIT per timestamp. The target is
+    the resolved entry (not followed again on the host) or an open file."""
+    host: int | str
+    if isinstance(target, HostFile):
+        host, follow = target.fd, True
+    else:
+        if target.host is None:
+            raise KernelError(E.EROFS)  # an emulated object: its times are not settable
+        host = target.host
+        follow = not (target.lstat is not None and stat.S_ISLNK(target.lstat.st_mode))
     if times is None:
-        return host_op(lambda: os.utime(host))
+        return host_op(lambda: os.utime(host, follow_symlinks=follow))
     now = time.time_ns()
     old = None
     out = []
@@ -107,21 +121,21 @@ def _set_times(node: Node, times: tuple[tuple[int, int], tuple[int, int]] | None
         elif nsec == UTIME_OMIT:
             if old is None:
                 try:
-                    old = os.stat(host)
+                    old = os.stat(host, follow_symlinks=follow)
                 except OSError as exc:
                     raise KernelError(exc.errno or E.EIO) from None
             out.append(0 if old is None else (old.st_atime_ns, old.st_mtime_ns)[i])
         else:
             out.append(max(-_SEC_LIMIT, min(sec, _SEC_LIMIT)) * 10**9 + nsec)
-    return host_op(lambda: os.utime(host, ns=(out[0], out[1])))
+    return host_op(lambda: os.utime(host, ns=(out[0], out[1]), follow_symlinks=follow))
 
 
-def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> Node:
+def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int
+                ) -> Node | HostFile:
     if path_addr == 0 and dirfd != F.AT_FDCWD:
         if flags:  # do_utimes_fd()
             raise KernelError(E.EINVAL)
-        f = t.proc.files.get(dirfd)
-        node = Node(f.path, getattr(f, "host_path", None))
+        return _writable_host_file(k, t, dirfd)
     else:
         node = resolve_at(k, t, dirfd, path_arg(t, path_addr),
                           follow=not flags & F.AT_SYMLINK_NOFOLLOW)
@@ -155,7 +169,13 @@ def sys_utimes(k: Kernel, t: Task, path_addr: int, times_addr: int) -> int:
 
 
 def sys_truncate(k: Kernel, t: Task, path_addr: int, length: int) -> int:
-    node = k.vfs.resolve(t.proc.fs.cwd, path_arg(t, path_addr), task=t)
+    node = resolve_at(k, t, F.AT_FDCWD, path_arg(t, path_addr))
+    mode = node.device.stat().mode if node.device else node.lstat.st_mode if node.lstat \
+        else stat.S_IFREG
+    if stat.S_ISDIR(mode):  # vfs_truncate(): before the mount is asked
+        raise KernelError(E.EISDIR)
+    if not stat.S_ISREG(mode):
+        raise KernelError(E.EINVAL)
     require_writable(k, node)
     return host_op(os.truncate, node.host, i64(length))
 

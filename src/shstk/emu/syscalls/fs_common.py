@@ -63,8 +63,23 @@ def resolve_at(k: Kernel, t: Task, dirfd: int, path: str, *, follow: bool = True
 
 
 def require_writable(k: Kernel, node: Node) -> None:
+    """The object may change (mnt_want_write on its mount), else EROFS."""
     if not k.vfs.may_write(node):
         raise KernelError(E.EROFS)
+
+
+def require_entry_writable(k: Kernel, node: Node) -> None:
+    """The directory holding the name may change (create, unlink, rename), else EROFS."""
+    if not k.vfs.writable_mount(k.vfs.entry_mount(node)):
+        raise KernelError(E.EROFS)
+
+
+def last_type(path: str) -> str:
+    """namei's type of the last component: "norm", "dot", "dotdot" or "root"."""
+    comps = [c for c in path.split("/") if c]
+    if not comps:
+        return "root" if path.startswith("/") else "norm"
+    return {".": "dot", "..": "dotdot"}.get(comps[-1], "norm")
 
 
 def file_for_rw(t: Task, fd: int, write: bool) -> OpenFile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,13 @@ from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.vfs import Node
-from shstk.emu.syscalls.fs_common import host_op, path_arg, require_writable, resolve_at
+from shstk.emu.syscalls.fs_common import (
+    host_op,
+    last_type,
+    path_arg,
+    require_entry_writable,
+    resolve_at,
+)
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:
@@ -76,23 +83,58 @@ def sys_getdents64(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     return len(out)
 
 
-def sys_mkdirat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int) -> int:
-    node = resolve_at(k, t, dirfd, path_arg(t, path_addr), follow=False, must_exist=False)
+def new_entry(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
+    """filename_create(): the name must be new (EEXIST first), in a writable directory."""
+    if last_type(path) != "norm":
+        raise KernelError(E.EEXIST)
+    node = resolve_at(k, t, dirfd, path, follow=False, must_exist=False)
     if node.exists:
         raise KernelError(E.EEXIST)
-    require_writable(k, node)
+    require_entry_writable(k, node)
+    return node
+
+
+def sys_mkdirat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int) -> int:
+    node = new_entry(k, t, dirfd, path_arg(t, path_addr))
     return host_op(os.mkdir, node.host, mode & ~t.proc.fs.umask & 0o7777)
+
+
+def sys_mknodat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int, dev: int) -> int:
+    """may_mknod(), then filename_create(): a FIFO, socket or regular file in an --rw
+    folder; device nodes are not emulated (EPERM, as without CAP_MKNOD)."""
+    kind = mode & F.S_IFMT
+    if kind == stat.S_IFDIR:
+        raise KernelError(E.EPERM)
+    if kind not in (0, stat.S_IFREG, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+        raise KernelError(E.EINVAL)
+    node = new_entry(k, t, dirfd, path_arg(t, path_addr))
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise KernelError(E.EPERM)
+    perm = mode & ~t.proc.fs.umask & 0o7777
+    host = node.host
+    assert host is not None
+    if kind == stat.S_IFIFO:
+        return host_op(os.mkfifo, host, perm)
+    if kind == stat.S_IFSOCK:
+        return host_op(os.mknod, host, perm | stat.S_IFSOCK)
+    return host_op(lambda: os.close(os.open(host, os.O_CREAT | os.O_EXCL | os.O_WRONLY |
+                                            os.O_CLOEXEC, perm)))
+
+
+def sys_mknod(k: Kernel, t: Task, path_addr: int, mode: int, dev: int) -> int:
+    return sys_mknodat(k, t, F.AT_FDCWD, path_addr, mode, dev)
 
 
 def sys_mkdir(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_mkdirat(k, t, F.AT_FDCWD, path_addr, mode)
 
 
-def _parent_writable(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
+def _existing_entry(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
     """mnt_want_write() comes before the last component is looked up: on a read-only
-    file system unlink and rename fail with EROFS even for a name that does not exist."""
+    file system unlink and rename fail with EROFS even for a name that does not exist.
+    The directory's mount is asked, never the object a final symlink points at."""
     node = resolve_at(k, t, dirfd, path, follow=False, must_exist=False)
-    require_writable(k, node)
+    require_entry_writable(k, node)
     if not node.exists:
         raise KernelError(E.ENOENT)
     return node
@@ -101,7 +143,16 @@ def _parent_writable(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
 def sys_unlinkat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> int:
     if flags & ~F.AT_REMOVEDIR:
         raise KernelError(E.EINVAL)
-    node = _parent_writable(k, t, dirfd, path_arg(t, path_addr))
+    path = path_arg(t, path_addr)
+    kind = last_type(path)
+    if flags & F.AT_REMOVEDIR:  # do_rmdir()
+        if kind != "norm":
+            raise KernelError({"dot": E.EINVAL, "dotdot": E.ENOTEMPTY}.get(kind, E.EBUSY))
+    elif kind != "norm":
+        raise KernelError(E.EISDIR)
+    node = _existing_entry(k, t, dirfd, path)
+    if k.vfs.is_mount_point(node):
+        raise KernelError(E.EBUSY)
     return host_op(os.rmdir if flags & F.AT_REMOVEDIR else os.unlink, node.host)
 
 
@@ -117,9 +168,18 @@ def sys_renameat2(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
                   new_addr: int, flags: int) -> int:
     if flags:
         raise KernelError(E.EINVAL)
-    dst = resolve_at(k, t, newdir, path_arg(t, new_addr), follow=False, must_exist=False)
-    require_writable(k, dst)
-    src = _parent_writable(k, t, olddir, path_arg(t, old_addr))
+    old, new = path_arg(t, old_addr), path_arg(t, new_addr)
+    if last_type(old) != "norm" or last_type(new) != "norm":
+        raise KernelError(E.EBUSY)
+    src = resolve_at(k, t, olddir, old, follow=False, must_exist=False)
+    dst = resolve_at(k, t, newdir, new, follow=False, must_exist=False)
+    if k.vfs.entry_mount(src) != k.vfs.entry_mount(dst):
+        raise KernelError(E.EXDEV)
+    require_entry_writable(k, src)
+    if not src.exists:
+        raise KernelError(E.ENOENT)
+    if k.vfs.is_mount_point(src) or k.vfs.is_mount_point(dst):
+        raise KernelError(E.EBUSY)
     return host_op(os.rename, src.host, dst.host)
 
 
@@ -135,10 +195,9 @@ def sys_rename(k: Kernel, t: Task, old_addr: int, new_addr: int) -> int:
 
 def sys_symlinkat(k: Kernel, t: Task, target_addr: int, dirfd: int, path_addr: int) -> int:
     target = path_arg(t, target_addr)
-    node = resolve_at(k, t, dirfd, path_arg(t, path_addr), follow=False, must_exist=False)
-    if node.exists:
-        raise KernelError(E.EEXIST)
-    require_writable(k, node)
+    if not target:
+        raise KernelError(E.ENOENT)
+    node = new_entry(k, t, dirfd, path_arg(t, path_addr))
     return host_op(os.symlink, target, node.host)
 
 
@@ -148,12 +207,19 @@ def sys_symlink(k: Kernel, t: Task, target_addr: int, path_addr: int) -> int:
 
 def sys_linkat(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int, new_addr: int,
                flags: int) -> int:
-    src = resolve_at(k, t, olddir, path_arg(t, old_addr), follow=bool(flags & F.AT_SYMLINK_FOLLOW))
-    dst = resolve_at(k, t, newdir, path_arg(t, new_addr), follow=False, must_exist=False)
-    if dst.exists:
-        raise KernelError(E.EEXIST)
-    require_writable(k, dst)
-    return host_op(os.link, src.host, dst.host)
+    if flags & ~(F.AT_SYMLINK_FOLLOW | F.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    src = resolve_at(k, t, olddir, path_arg(t, old_addr),
+                     follow=bool(flags & F.AT_SYMLINK_FOLLOW))
+    dst = new_entry(k, t, newdir, path_arg(t, new_addr))
+    # do_linkat(): both names on one mount, else EXDEV; the source is the object itself
+    if k.vfs.object_mount(src) != k.vfs.entry_mount(dst) or src.host is None:
+        raise KernelError(E.EXDEV)
+    if src.lstat is not None and stat.S_ISDIR(src.lstat.st_mode):
+        raise KernelError(E.EPERM)
+    old, new = src.host, dst.host
+    assert new is not None
+    return host_op(lambda: os.link(old, new, follow_symlinks=False))
 
 
 def sys_link(k: Kernel, t: Task, old_addr: int, new_addr: int) -> int:

@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
+from shstk.emu.kernel.devices import HOST_TTY, Device, DeviceFile
+from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import HostFile, OpenFile, SyntheticDir, SyntheticFile
 from shstk.emu.kernel.pipe import Pipe, PipeEnd
+from shstk.emu.kernel.task import Wait
 from shstk.emu.kernel.vfs import Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile:
     acc = flags & F.O_ACCMODE
     writing = acc in (F.O_WRONLY, F.O_RDWR) or flags & F.O_TRUNC
+    if node.device is not None:
+        return _open_device(node.device, flags)
     if node.proc is not None:
         return _open_proc(k, t, node, flags, bool(writing))
     assert node.host is not None
@@ -41,7 +46,7 @@ def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile
         if flags & F.O_DIRECTORY and not st.S_ISDIR(lst.st_mode) and \
                 not st.S_ISLNK(lst.st_mode):
             raise KernelError(E.ENOTDIR)
-    if writing:
+    if writing and not _terminal(node):
         require_writable(k, node)
     host_flags = os.O_CLOEXEC | (acc if not flags & F.O_PATH else 0)
     for g, h in ((F.O_CREAT, os.O_CREAT), (F.O_EXCL, os.O_EXCL), (F.O_TRUNC, os.O_TRUNC),
@@ -57,7 +62,57 @@ def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile
     except OSError as exc:
         raise KernelError(exc.errno or E.EIO) from None
     status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
-    return HostFile(node.guest, status, fd, node.host)
+    f = HostFile(node.guest, status, fd, node.host)
+    f.mount_rw = k.vfs.may_write(Node(node.guest, node.host, exists=True))
+    return f
+
+
+def _terminal(node: Node) -> bool:
+    """A pseudo-terminal: writing it changes no file."""
+    return node.guest.startswith("/dev/pts/") and node.lstat is not None and \
+        st.S_ISCHR(node.lstat.st_mode)
+
+
+def _open_device(dev: Device, flags: int) -> OpenFile:
+    if flags & F.O_DIRECTORY:
+        raise KernelError(E.ENOTDIR)
+    if flags & F.O_CREAT and flags & F.O_EXCL:
+        raise KernelError(E.EEXIST)
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
+    if dev.name != HOST_TTY or flags & F.O_PATH:
+        return DeviceFile(dev, status)
+    acc = flags & F.O_ACCMODE
+    try:  # the controlling terminal is shstk's own
+        fd = os.open("/dev/tty", acc | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        raise KernelError(E.ENXIO) from None
+    return HostFile("/dev/tty", status, fd, "")
+
+
+def reopen(k: Kernel, obj: OpenFile, flags: int) -> OpenFile:
+    """open("/proc/self/fd/N") of a pipe, socket or host stream: a new open file on the
+    same object (fifo_open() for a pipe: no waiting for a partner)."""
+    acc = flags & F.O_ACCMODE
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
+    if isinstance(obj, PipeEnd):
+        if acc == F.O_RDWR:
+            raise KernelError(E.EINVAL)
+        return PipeEnd(obj.pipe, status, write_end=acc == F.O_WRONLY)
+    if isinstance(obj, DeviceFile):
+        return DeviceFile(obj.device, status)
+    if isinstance(obj, HostFile) and obj.fd >= 0:
+        try:
+            mode = os.fstat(obj.fd).st_mode
+        except OSError:
+            raise KernelError(E.ENXIO) from None
+        if not (st.S_ISFIFO(mode) or st.S_ISCHR(mode)):
+            raise KernelError(E.ENXIO)  # a socket, or a host file with no guest path
+        try:
+            fd = os.open(f"/proc/self/fd/{obj.fd}", acc | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise KernelError(exc.errno or E.ENXIO) from None
+        return HostFile(obj.path, status, fd, "")
+    raise KernelError(E.ENXIO)
 
 
 def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> OpenFile:
@@ -71,7 +126,9 @@ def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> Ope
     if entry.kind == "link":
         if flags & F.O_PATH:
             return SyntheticFile(node.guest, flags, b"", entry.ino, st.S_IFLNK | 0o777)
-        raise KernelError(E.ENXIO)  # an fd link to a pipe or socket
+        if isinstance(entry.obj, OpenFile):
+            return reopen(k, entry.obj, flags)
+        raise KernelError(E.ENXIO)
     if flags & F.O_DIRECTORY:
         raise KernelError(E.ENOTDIR)
     if entry.opener is not None:
@@ -94,8 +151,26 @@ def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode:
     if node.exists and node.lstat is not None and st.S_ISLNK(node.lstat.st_mode) and \
             flags & F.O_NOFOLLOW and not flags & F.O_PATH:
         raise KernelError(E.ELOOP)
+    lst = node.lstat
+    if node.exists and lst is not None and st.S_ISFIFO(lst.st_mode) and \
+            not flags & F.O_PATH and node.host is not None:
+        return _open_fifo(k, t, node, flags)
     f = open_node(k, t, node, flags, mode)
     return t.proc.files.install(f, cloexec=bool(flags & F.O_CLOEXEC))
+
+
+def _open_fifo(k: Kernel, t: Task, node: Node, flags: int) -> int:
+    """A named pipe: writing one changes no file, so a read-only mount allows it."""
+    lst = node.lstat
+    assert lst is not None
+    if flags & F.O_CREAT and flags & F.O_EXCL:
+        raise KernelError(E.EEXIST)
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
+    end, wait = k.vfs.fifos.open((lst.st_dev, lst.st_ino), node.guest, status)
+    cloexec = bool(flags & F.O_CLOEXEC)
+    if wait is None:
+        return t.proc.files.install(end, cloexec=cloexec)
+    raise Blocked(Wait(wait, "fifo"), lambda: t.proc.files.install(end, cloexec=cloexec))
 
 
 def sys_open(k: Kernel, t: Task, path_addr: int, flags: int, mode: int) -> int:
@@ -155,4 +230,5 @@ def sys_memfd_create(k: Kernel, t: Task, name_addr: int, flags: int) -> int:
         raise KernelError(E.EINVAL)
     fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC)
     f = HostFile(f"/memfd:{name} (deleted)", F.O_RDWR, fd)
+    f.mount_rw = True  # memfd lives on an internal tmpfs
     return t.proc.files.install(f, cloexec=bool(flags & 1))

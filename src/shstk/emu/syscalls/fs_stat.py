@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 
 
 def _stat_node(node: Node, follow: bool) -> StatResult:
+    if node.device is not None:
+        return node.device.stat()
     if node.proc is not None:
         e = node.proc
+        if follow and e.kind == "link" and isinstance(e.obj, OpenFile):
+            return e.obj.stat()  # /proc/self/fd/N of a pipe or socket: the object
         mode = {"dir": st.S_IFDIR | 0o555, "link": st.S_IFLNK | 0o777}.get(
             e.kind, st.S_IFREG | (0o600 if e.opener else 0o444))
         nlink = 2 if e.kind == "dir" else 1
@@ -114,6 +118,8 @@ def sys_faccessat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
         raise KernelError(E.EINVAL)
     path = path_arg(t, path_addr)
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
+    if node.device is not None:
+        return 0  # crw-rw-rw-
     if node.proc is not None:
         if mode & F.W_OK and not node.proc.writable:
             raise KernelError(E.EACCES)
