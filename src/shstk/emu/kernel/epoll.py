@@ -88,7 +88,7 @@ class Epoll(AnonFile):
 
     def _depth_from(self, other: Epoll, depth: int = 1) -> int:
         inner = [i.file for i in other.items.values() if isinstance(i.file, Epoll)]
-        return max([depth] + [self._depth_from(e, depth + 1) for e in inner])  # type: ignore[arg-type]
+        return max([depth] + [self._depth_from(e, depth + 1) for e in inner])
 
     def _reaches(self, target: Epoll, seen: set[int] | None = None) -> bool:
         seen = seen if seen is not None else set()
