@@ -243,6 +243,9 @@ def sys_connect(k: Kernel, t: Task, fd: int, addr: int, length: int) -> int:
                                len(listener.backlog) <= listener.backlog_max, "connect"),
                           attempt)
         _autobind(k, sock)
+        mine = sock.local
+        if mine is not None and isinstance(mine[2], bytes) and is_any(mine[2]):
+            sock.local = ("inet", a[1], _connect_ip(a), mine[3])
         server = Socket(names(k), sock.family if sock.family == AF_UNIX else
                         listener.family, sock.stype, sock.proto, 0)
         server.creds = listener.creds

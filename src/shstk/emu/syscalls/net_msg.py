@@ -4,6 +4,7 @@ SCM_CREDENTIALS, MSG_PEEK/DONTWAIT/NOSIGNAL/TRUNC/WAITALL, SIGPIPE; get/setsocko
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
@@ -12,7 +13,7 @@ from shstk.abi import signals as S
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import OpenFile, release
 from shstk.emu.kernel.signal import SigInfo
-from shstk.emu.kernel.sockets import AF_UNIX, RCVBUF, SOCK_DGRAM, SOCK_STREAM, Socket
+from shstk.emu.kernel.sockets import AF_UNIX, RCVBUF, SOCK_DGRAM, SOCK_STREAM, Msg, Socket
 from shstk.emu.kernel.socknames import pack
 from shstk.emu.syscalls.fs_common import blocking
 from shstk.emu.syscalls.kinds import s32
@@ -72,19 +73,18 @@ def _passcred(sock: Socket) -> bool:
     return sock.opts.get((SOL_SOCKET, 16), b"\0")[:1] != b"\0"
 
 
-def _recv(t: Task, sock: Socket, n: int, flags: int) -> tuple[bytes, object, int]:
-    def op() -> tuple[bytes, object, int]:
-        return sock.recv(n, nonblock=_nonblock(sock, flags), peek=bool(flags & MSG_PEEK),
-                         waitall=bool(flags & MSG_WAITALL))
+Finish = Callable[[bytes, "Msg | None", int], int]
 
-    result: list[tuple[bytes, object, int]] = []
 
-    def as_int() -> int:
-        result.append(op())
-        return 0
+def _recv(t: Task, sock: Socket, n: int, flags: int, finish: Finish) -> int:
+    """Receive and copy out as one operation: a blocked receive retries all of it."""
+    def op() -> int:
+        data, msg, full = sock.recv(n, nonblock=_nonblock(sock, flags),
+                                    peek=bool(flags & MSG_PEEK),
+                                    waitall=bool(flags & MSG_WAITALL))
+        return finish(data, msg, full)
 
-    blocking(t, as_int)
-    return result[-1]
+    return blocking(t, op)
 
 
 def sys_sendto(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int,
@@ -97,18 +97,16 @@ def sys_sendto(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, d
 def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, src: int,
                  addrlen: int) -> int:
     sock = sock_of(t, fd)
-    data, msg, full = _recv_blocking(k, t, sock, length, flags)
-    t.mm.write(buf, data)
-    if src and addrlen:
-        put_sockaddr(t, src, addrlen, pack(sock.family, _sender(sock, msg)))
-    _drop_rights(msg)
-    return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
 
+    def finish(data: bytes, msg: Msg | None, full: int) -> int:
+        t.mm.write(buf, data)
+        if src and addrlen:
+            put_sockaddr(t, src, addrlen, pack(sock.family, _sender(sock, msg)))
+        if not flags & MSG_PEEK:
+            _drop_rights(msg)
+        return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
 
-def _recv_blocking(k: Kernel, t: Task, sock: Socket, n: int,
-                   flags: int) -> tuple[bytes, object, int]:
-    """recv as a resumable operation: the retry re-runs the whole receive."""
-    return _recv(t, sock, n, flags)
+    return _recv(t, sock, length, flags, finish)
 
 
 def _sender(sock: Socket, msg: object) -> tuple[object, ...] | None:
@@ -180,46 +178,49 @@ def sys_recvmsg(k: Kernel, t: Task, fd: int, msg: int, flags: int) -> int:
     name, namelen, iov, iovlen, control, clen, _f = _msghdr(t, msg)
     vecs = _iov(t, iov, iovlen)
     total = sum(ln for _b, ln in vecs)
-    data, m, full = _recv_blocking(k, t, sock, total, flags)
-    off = 0
-    for base, ln in vecs:
-        if off >= len(data):
-            break
-        t.mm.write(base, data[off:off + ln])
-        off += ln
-    out_flags = 0
-    if sock.stype != SOCK_STREAM and full > len(data):
-        out_flags |= MSG_TRUNC
-    if name and namelen:
-        raw = pack(sock.family, _sender(sock, m))
-        t.mm.write(name, raw[:namelen])
-        t.mm.write_u32(msg + 8, len(raw))
-    elif name == 0:
-        t.mm.write_u32(msg + 8, 0)
-    cmsgs = b""
-    creds = getattr(m, "creds", None)
-    if creds is not None and _passcred(sock):
-        cmsgs += _cmsg(SCM_CREDENTIALS, struct.pack("<iII", *creds))
-    rights = list(getattr(m, "rights", []) or [])
-    if rights and not flags & MSG_PEEK:
-        room = max(0, (clen - len(cmsgs) - 16) // 4)
-        fds = []
-        for f in rights[:room]:
-            fds.append(t.proc.files.install(f, cloexec=bool(flags & MSG_CMSG_CLOEXEC)))
-        for f in rights:
-            release(f)  # the in-flight reference
-        if fds:
-            cmsgs += _cmsg(SCM_RIGHTS, b"".join(fd.to_bytes(4, "little") for fd in fds))
-        if len(fds) < len(rights):
+
+    def finish(data: bytes, m: Msg | None, full: int) -> int:
+        off = 0
+        for base, ln in vecs:
+            if off >= len(data):
+                break
+            t.mm.write(base, data[off:off + ln])
+            off += ln
+        out_flags = 0
+        if sock.stype != SOCK_STREAM and full > len(data):
+            out_flags |= MSG_TRUNC
+        if name and namelen:
+            raw = pack(sock.family, _sender(sock, m))
+            t.mm.write(name, raw[:namelen])
+            t.mm.write_u32(msg + 8, len(raw))
+        elif name == 0:
+            t.mm.write_u32(msg + 8, 0)
+        cmsgs = b""
+        creds = getattr(m, "creds", None)
+        if creds is not None and _passcred(sock):
+            cmsgs += _cmsg(SCM_CREDENTIALS, struct.pack("<iII", *creds))
+        rights = list(getattr(m, "rights", []) or [])
+        if rights and not flags & MSG_PEEK:
+            room = max(0, (clen - len(cmsgs) - 16) // 4)
+            fds = []
+            for f in rights[:room]:
+                fds.append(t.proc.files.install(f, cloexec=bool(flags & MSG_CMSG_CLOEXEC)))
+            for f in rights:
+                release(f)  # the in-flight reference
+            if fds:
+                cmsgs += _cmsg(SCM_RIGHTS, b"".join(fd.to_bytes(4, "little") for fd in fds))
+            if len(fds) < len(rights):
+                out_flags |= MSG_CTRUNC
+        if len(cmsgs) > clen:
+            cmsgs = cmsgs[:0]
             out_flags |= MSG_CTRUNC
-    if len(cmsgs) > clen:
-        cmsgs = cmsgs[:0]
-        out_flags |= MSG_CTRUNC
-    if cmsgs:
-        t.mm.write(control, cmsgs)
-    t.mm.write(msg + 40, len(cmsgs).to_bytes(8, "little"))
-    t.mm.write_u32(msg + 48, out_flags)
-    return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
+        if cmsgs:
+            t.mm.write(control, cmsgs)
+        t.mm.write(msg + 40, len(cmsgs).to_bytes(8, "little"))
+        t.mm.write_u32(msg + 48, out_flags)
+        return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
+
+    return _recv(t, sock, total, flags, finish)
 
 
 def _cmsg(ctype: int, body: bytes) -> bytes:
