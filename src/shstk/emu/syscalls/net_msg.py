@@ -50,6 +50,8 @@ def _send(k: Kernel, t: Task, sock: Socket, data: bytes, flags: int, dest: int, 
             if target is None:
                 return len(data)  # no UDP socket on that port: dropped
             src = sock.local
+            if src is not None and src[0] == "inet" and src[2] in (bytes(4), bytes(16)):
+                src = ("inet", a[1], a[2], src[3])  # the source a loopback route picks
     elif dest and sock.family == AF_UNIX and not sock.connected:
         raise KernelError(E.EOPNOTSUPP)
     if sock.family == AF_UNIX and creds is None and (
