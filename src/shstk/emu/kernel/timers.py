@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shstk.abi import signals as S
+from shstk.emu.kernel import posix_timers
 from shstk.emu.kernel.signal import SigInfo
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def _register(k: Kernel, proc: Process) -> None:
 
 
 def fire_alarms(k: Kernel) -> None:
+    posix_timers.fire(k)
     timers = k.__dict__.get("alarm_timers", {})
     now = k.monotonic_ns()
     for pid, proc in list(timers.items()):
@@ -46,4 +48,7 @@ def fire_alarms(k: Kernel) -> None:
 def next_alarm(k: Kernel) -> int | None:
     timers = k.__dict__.get("alarm_timers", {})
     deadlines = [p.alarm_deadline for p in timers.values() if p.alarm_deadline is not None]
+    posix = posix_timers.next_deadline(k)
+    if posix is not None:
+        deadlines.append(posix)
     return min(deadlines) if deadlines else None

@@ -96,7 +96,8 @@ def blocking(t: Task, op: Callable[[], int]) -> int:
     try:
         return op()
     except WouldBlock as wb:
-        raise Blocked(Wait(wb.ready, "io", host_fd=wb.host_fd, host_write=wb.write),
+        raise Blocked(Wait(wb.ready, "io", host_fd=wb.host_fd, host_write=wb.write,
+                           deadline=getattr(wb, "deadline", None)),
                       lambda: blocking(t, op)) from None
 
 

@@ -1,21 +1,33 @@
-"""Sockets: only what programs do on a machine without network services.
+"""Sockets: AF_UNIX (paths, abstract names, socketpair) and a loopback-only AF_INET and
+AF_INET6 inside the emulated machine (kernel/sockets.py, kernel/socknames.py).
 
-AF_UNIX sockets exist (glibc's NSS probes nscd through one, and finding no daemon is
-normal: ENOENT or ECONNREFUSED); socketpair gives a connected pair inside the machine.
-Other families are not emulated: EAFNOSUPPORT, with one diagnostic line.
+Nothing reaches the host's network: a non-loopback address is ENETUNREACH, as on a
+machine whose only interface is `lo`. Other families are EAFNOSUPPORT.
 """
 
 from __future__ import annotations
 
 import os
+import stat as st
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import OpenFile, StatResult
-from shstk.emu.kernel.pipe import Pipe, PipeEnd
-from shstk.emu.syscalls.fs_common import blocking, user_buffer
+from shstk.emu.kernel.kernel import Blocked
+from shstk.emu.kernel.sockets import (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    SOCK_DGRAM,
+    SOCK_SEQPACKET,
+    SOCK_STREAM,
+    Socket,
+    connect_pair,
+)
+from shstk.emu.kernel.socknames import Addr, Names, is_any, is_loopback, pack, parse
+from shstk.emu.kernel.task import Wait
+from shstk.emu.syscalls.fs_common import require_writable, resolve_at
 from shstk.emu.syscalls.kinds import s32
 from shstk.emu.syscalls.util import i32
 
@@ -23,248 +35,304 @@ if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Task
 
-AF_UNIX = 1
 SOCK_TYPE_MASK = 0xF
-SOCK_STREAM = 1
-SOCK_DGRAM = 2
-SOCK_SEQPACKET = 5
 SOCK_NONBLOCK = F.O_NONBLOCK
 SOCK_CLOEXEC = F.O_CLOEXEC
-S_IFSOCK = 0o140000
+SOMAXCONN = 4096
+_FAMILIES = (AF_UNIX, AF_INET, AF_INET6)
 
 
-class UnixSocket(OpenFile):
-    """An unconnected AF_UNIX socket: nothing in this machine listens."""
-
-    kind = "socket"
-
-    def __init__(self, flags: int, stype: int = SOCK_STREAM) -> None:
-        super().__init__("socket:[unix]", F.O_RDWR | flags)
-        self.stype = stype
-
-    def read(self, n: int) -> bytes:
-        raise KernelError(E.ENOTCONN)
-
-    def write(self, data: bytes) -> int:
-        raise KernelError(E.ENOTCONN)
-
-    def stat(self) -> StatResult:
-        return StatResult(0x8, 0, S_IFSOCK | 0o777, 1, 0, 0, 0, 0, 4096, 0, 0, 0, 0)
+def names(k: Kernel) -> Names:
+    found: Names = k.__dict__.setdefault("socknames", Names())
+    return found
 
 
-class SocketEnd(PipeEnd):
-    """One end of a socketpair: reads one pipe, writes the other."""
-
-    kind = "socket"
-
-    def __init__(self, rx: Pipe, tx: Pipe, flags: int, stype: int = SOCK_STREAM) -> None:
-        super().__init__(rx, F.O_RDWR | flags, write_end=False)
-        self.stype = stype
-        self.tx = PipeEnd(tx, F.O_WRONLY | flags, write_end=True)
-        self.path = f"socket:[{rx.ino}]"
-
-    @property
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:
-        self.tx.flags = self.flags
-        return self.tx.write(data)
-
-    def poll(self) -> int:
-        return (super().poll() & ~F.POLLOUT) | (self.tx.poll() & F.POLLOUT)
-
-    def on_last_close(self) -> None:
-        super().on_last_close()
-        self.tx.on_last_close()
-
-    def stat(self) -> StatResult:
-        return StatResult(0x8, self.pipe.ino, S_IFSOCK | 0o777, 1, 0, 0, 0, 0, 4096, 0, 0, 0,
-                          0)
+def _new(k: Kernel, t: Task, family: int, stype: int, proto: int, flags: int) -> Socket:
+    sock = Socket(names(k), family, stype, proto, flags)
+    sock.creds = (t.proc.pid, t.proc.euid, t.proc.egid)
+    return sock
 
 
-def _family(k: Kernel, domain: int) -> None:
-    if domain != AF_UNIX:
-        k.say_once(f"af:{domain}", f"socket family {domain} is not emulated (no networking): "
-                   "returning -EAFNOSUPPORT")
+def _check_type(k: Kernel, domain: int, stype: int, protocol: int) -> int:
+    if domain not in _FAMILIES:
+        k.say_once(f"af:{domain}", f"socket family {domain} is not emulated (only AF_UNIX "
+                   "and loopback AF_INET/AF_INET6): returning -EAFNOSUPPORT")
         raise KernelError(E.EAFNOSUPPORT)
+    if stype & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise KernelError(E.EINVAL)
+    kind = stype & SOCK_TYPE_MASK
+    if domain == AF_UNIX:
+        if kind not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+            raise KernelError(E.ESOCKTNOSUPPORT)
+        if protocol not in (0, AF_UNIX):
+            raise KernelError(E.EPROTONOSUPPORT)
+        return kind
+    if kind == SOCK_STREAM and protocol in (0, 6):
+        return kind
+    if kind == SOCK_DGRAM and protocol in (0, 17):
+        return kind
+    if kind == 3:  # SOCK_RAW: needs CAP_NET_RAW and a real network
+        raise KernelError(E.EPERM)
+    raise KernelError(E.EPROTONOSUPPORT if kind in (SOCK_STREAM, SOCK_DGRAM)
+                      else E.ESOCKTNOSUPPORT)
 
 
 def sys_socket(k: Kernel, t: Task, domain: int, stype: int, protocol: int) -> int:
-    domain, stype = i32(domain), i32(stype)
-    _family(k, domain)
-    if stype & SOCK_TYPE_MASK not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
-        raise KernelError(E.EINVAL)
-    sock = UnixSocket(stype & SOCK_NONBLOCK, stype & SOCK_TYPE_MASK)
+    domain, stype, protocol = i32(domain), i32(stype), i32(protocol)
+    kind = _check_type(k, domain, stype, protocol)
+    sock = _new(k, t, domain, kind, protocol, stype & SOCK_NONBLOCK)
     return t.proc.files.install(sock, cloexec=bool(stype & SOCK_CLOEXEC))
 
 
 def sys_socketpair(k: Kernel, t: Task, domain: int, stype: int, protocol: int,
                    sv: int) -> int:
     domain, stype = i32(domain), i32(stype)
-    _family(k, domain)
-    if stype & SOCK_TYPE_MASK not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
-        raise KernelError(E.EINVAL)
-    a, b = Pipe(), Pipe()
-    k.pipe_ino += 2
-    a.ino, b.ino = k.pipe_ino - 1, k.pipe_ino
-    flags = stype & SOCK_NONBLOCK
+    kind = _check_type(k, domain, stype, i32(protocol))
+    if domain != AF_UNIX:
+        raise KernelError(E.EOPNOTSUPP)
+    a = _new(k, t, domain, kind, 0, stype & SOCK_NONBLOCK)
+    b = _new(k, t, domain, kind, 0, stype & SOCK_NONBLOCK)
+    connect_pair(a, b)
     files = t.proc.files
     cloexec = bool(stype & SOCK_CLOEXEC)
-    kind = stype & SOCK_TYPE_MASK
-    fd0 = files.install(SocketEnd(a, b, flags, kind), cloexec=cloexec)
-    fd1 = files.install(SocketEnd(b, a, flags, kind), cloexec=cloexec)
+    fd0 = files.install(a, cloexec=cloexec)
+    fd1 = files.install(b, cloexec=cloexec)
     t.mm.write(sv, fd0.to_bytes(4, "little") + fd1.to_bytes(4, "little"))
     return 0
 
 
-def sys_connect(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
-    f = t.proc.files.get(fd)
-    if not isinstance(f, UnixSocket):
-        raise KernelError(E.ENOTSOCK if not isinstance(f, SocketEnd) else E.EISCONN)
-    raw = t.mm.read(addr, min(i32(addrlen), 110))
-    if len(raw) < 2 or int.from_bytes(raw[:2], "little") != AF_UNIX:
-        raise KernelError(E.EAFNOSUPPORT)
-    path = raw[2:].split(b"\0", 1)[0]
-    if not raw[2:3] or raw[2:3] == b"\0":
-        raise KernelError(E.ECONNREFUSED)  # abstract socket: nobody listens
-    k.vfs.resolve(t.proc.fs.cwd, os.fsdecode(path), task=t)  # ENOENT if missing
-    raise KernelError(E.ECONNREFUSED)
-
-
-def _socket(t: Task, fd: int) -> UnixSocket | SocketEnd:
+def sock_of(t: Task, fd: int) -> Socket:
     """sockfd_lookup_light(): EBADF for no descriptor, ENOTSOCK for one that is no socket."""
     f = t.proc.files.get(fd)
-    if not isinstance(f, (UnixSocket, SocketEnd)):
+    if not isinstance(f, Socket):
         raise KernelError(E.ENOTSOCK)
     return f
 
 
-def _not_connected(t: Task, fd: int) -> int:
-    _socket(t, fd)
-    raise KernelError(E.ENOTCONN)
-
-
-def _not_emulated(k: Kernel, name: str) -> int:
-    k.say_once(f"net:{name}", f"{name} on a socket is not emulated (no networking): "
-               "returning -ENOSYS")
-    raise KernelError(E.ENOSYS)
-
-
-def _put_sockaddr(t: Task, addr: int, len_addr: int, family: int) -> int:
-    """move_addr_to_user() of an unnamed AF_UNIX address: the family alone, 2 bytes."""
-    klen = 2
-    length = s32(t.mm.read_u32(len_addr))
-    if length >= 0:
-        t.mm.write_u32(len_addr, klen)
-    if length < 0:
+def read_addr(t: Task, sock: Socket, addr: int, length: int) -> Addr:
+    length = s32(length)
+    if length < 0 or length > 128:
         raise KernelError(E.EINVAL)
-    if length:
-        t.mm.write(addr, family.to_bytes(2, "little")[:min(length, klen)])
-    return 0
+    return parse(sock.family, t.mm.read(addr, length))
 
 
-def sys_getsockname(k: Kernel, t: Task, fd: int, addr: int, len_addr: int) -> int:
-    _socket(t, fd)
-    return _put_sockaddr(t, addr, len_addr, AF_UNIX)
-
-
-def sys_getpeername(k: Kernel, t: Task, fd: int, addr: int, len_addr: int) -> int:
-    if not isinstance(_socket(t, fd), SocketEnd):
-        raise KernelError(E.ENOTCONN)
-    return _put_sockaddr(t, addr, len_addr, AF_UNIX)
-
-
-SOL_SOCKET = 1
-SO_TYPE, SO_ERROR, SO_PROTOCOL, SO_DOMAIN = 3, 4, 38, 39
-
-
-def sys_getsockopt(k: Kernel, t: Task, fd: int, level: int, name: int, val: int,
-                   len_addr: int) -> int:
-    sock = _socket(t, fd)
-    if level != SOL_SOCKET:
-        raise KernelError(E.EOPNOTSUPP)  # AF_UNIX has no options of its own
-    length = s32(t.mm.read_u32(len_addr))
-    if length < 0:
-        raise KernelError(E.EINVAL)
-    values = {SO_TYPE: sock.stype, SO_ERROR: 0, SO_PROTOCOL: 0, SO_DOMAIN: AF_UNIX}
-    if name not in values:
-        return _not_emulated(k, f"getsockopt(SOL_SOCKET, {name})")
-    length = min(length, 4)
-    t.mm.write(val, values[name].to_bytes(4, "little")[:length])
-    t.mm.write_u32(len_addr, length)
-    return 0
-
-
-def sys_setsockopt(k: Kernel, t: Task, fd: int, level: int, name: int, val: int,
-                   length: int) -> int:
-    _socket(t, fd)
-    return _not_emulated(k, "setsockopt")
+# --- AF_UNIX path names: the one place that touches the file system ---------------------
+def unix_key(k: Kernel, t: Task, path: bytes, *, create: bool, mode: int = 0o777) -> object:
+    """The namespace key of a sun_path: ("abs", name) or the (dev, ino) of the node.
+    create: bind() makes the socket node (EADDRINUSE if the name exists; EROFS outside
+    --rw dirs)."""
+    if path[:1] == b"\0":
+        return ("abs", path)
+    if not path:
+        raise KernelError(E.ENOENT if not create else E.EINVAL)
+    node = resolve_at(k, t, F.AT_FDCWD, os.fsdecode(path), follow=not create,
+                      must_exist=not create)
+    if create:
+        if node.exists:
+            raise KernelError(E.EADDRINUSE)
+        require_writable(k, node)
+        assert node.host is not None
+        try:
+            os.mknod(node.host, st.S_IFSOCK | (mode & ~t.proc.fs.umask & 0o777))
+        except OSError as exc:
+            raise KernelError(exc.errno or E.EIO) from None
+    if node.host is None:
+        raise KernelError(E.ECONNREFUSED)
+    try:
+        s = os.stat(node.host)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.ENOENT) from None
+    if not st.S_ISSOCK(s.st_mode):
+        raise KernelError(E.ECONNREFUSED)
+    return ("ino", s.st_dev, s.st_ino)
 
 
 def sys_bind(k: Kernel, t: Task, fd: int, addr: int, length: int) -> int:
-    _socket(t, fd)
-    return _not_emulated(k, "bind")
+    sock = sock_of(t, fd)
+    if sock.family == AF_UNIX and s32(length) == 2:
+        if sock.local is None:
+            names(k).autobind(sock)
+            return 0
+        raise KernelError(E.EINVAL)
+    a = read_addr(t, sock, addr, length)
+    if sock.local is not None:
+        raise KernelError(E.EINVAL)
+    if sock.family == AF_UNIX:
+        raw = a[1]
+        assert isinstance(raw, bytes)
+        key = unix_key(k, t, raw, create=True)
+        names(k).bind_unix(sock, key, a)
+    else:
+        if a[1] == AF_INET and sock.family == AF_INET6 and s32(length) < 24:
+            raise KernelError(E.EINVAL)
+        names(k).bind_inet(sock, a)
+    return 0
+
+
+def _autobind(k: Kernel, sock: Socket) -> None:
+    if sock.local is not None:
+        return
+    if sock.family == AF_UNIX:
+        return
+    wild = ("inet", sock.family, bytes(4 if sock.family == AF_INET else 16), 0)
+    names(k).bind_inet(sock, wild)
 
 
 def sys_listen(k: Kernel, t: Task, fd: int, backlog: int) -> int:
-    """unix_listen(): only an unconnected, bound stream socket listens; none is bound."""
-    sock = _socket(t, fd)
+    sock = sock_of(t, fd)
     if sock.stype not in (SOCK_STREAM, SOCK_SEQPACKET):
         raise KernelError(E.EOPNOTSUPP)
-    raise KernelError(E.EINVAL)
+    if sock.connected:
+        raise KernelError(E.EINVAL)
+    if sock.local is None:
+        if sock.family == AF_UNIX:
+            raise KernelError(E.EINVAL)
+        _autobind(k, sock)
+    sock.listening = True
+    sock.backlog_max = min(max(i32(backlog), 0), SOMAXCONN)
+    sock.creds = (t.proc.pid, t.proc.euid, t.proc.egid)
+    return 0
+
+
+def _target(k: Kernel, t: Task, sock: Socket, a: Addr) -> Socket | None:
+    """The socket an address names (None: a UDP port nobody bound)."""
+    if sock.family == AF_UNIX:
+        raw = a[1]
+        assert isinstance(raw, bytes)
+        return names(k).lookup_unix(unix_key(k, t, raw, create=False))
+    _tag, fam, ip, _port = a
+    assert isinstance(ip, bytes)
+    if not is_loopback(fam, ip) and not is_any(ip):
+        raise KernelError(E.ENETUNREACH)
+    if is_any(ip):
+        a = ("inet", fam, b"\x7f\0\0\x01" if fam == AF_INET else bytes(15) + b"\x01", a[3])
+    found = names(k).find_inet(sock.stype, a, listening=sock.stype != SOCK_DGRAM)
+    if found is None and sock.stype != SOCK_DGRAM:
+        raise KernelError(E.ECONNREFUSED)
+    return found
+
+
+def sys_connect(k: Kernel, t: Task, fd: int, addr: int, length: int) -> int:
+    sock = sock_of(t, fd)
+    a = read_addr(t, sock, addr, length)
+    if sock.stype == SOCK_DGRAM:
+        if a[0] == "unix" or a[1] != 0:
+            _target(k, t, sock, a)  # a missing unix name is an error at connect
+        _autobind(k, sock)
+        sock.peer_addr = a
+        return 0
+    if sock.listening:
+        raise KernelError(E.EINVAL)
+    if sock.connected:
+        raise KernelError(E.EISCONN)
+    listener = _target(k, t, sock, a)
+    assert listener is not None
+    if not listener.listening:
+        raise KernelError(E.ECONNREFUSED)
+    if listener.stype != sock.stype:
+        raise KernelError(E.EPROTOTYPE)
+    nonblock = bool(sock.flags & F.O_NONBLOCK)
+
+    def attempt() -> int:
+        if listener.closed or not listener.listening:
+            return -E.ECONNREFUSED
+        if len(listener.backlog) > listener.backlog_max:
+            if nonblock:
+                raise KernelError(E.EAGAIN)
+            raise Blocked(Wait(lambda: listener.closed or
+                               len(listener.backlog) <= listener.backlog_max, "connect"),
+                          attempt)
+        _autobind(k, sock)
+        mine = sock.local
+        if mine is not None and isinstance(mine[2], bytes) and is_any(mine[2]):
+            sock.local = ("inet", a[1], _connect_ip(a), mine[3])
+        server = Socket(names(k), sock.family if sock.family == AF_UNIX else
+                        listener.family, sock.stype, sock.proto, 0)
+        server.creds = listener.creds
+        server.opts = dict(listener.opts)
+        if sock.family == AF_UNIX:
+            server.local = listener.local
+        else:
+            server.local = ("inet", a[1], _connect_ip(a), listener.local[3]
+                            if listener.local else 0)
+        connect_pair(sock, server)
+        listener.backlog.append(server)
+        if nonblock and sock.family != AF_UNIX:
+            return -E.EINPROGRESS
+        return 0
+
+    return attempt()
+
+
+def _connect_ip(a: Addr) -> bytes:
+    ip = a[2]
+    assert isinstance(ip, bytes)
+    if is_any(ip):
+        return b"\x7f\0\0\x01" if a[1] == AF_INET else bytes(15) + b"\x01"
+    return ip
 
 
 def sys_accept4(k: Kernel, t: Task, fd: int, addr: int, len_addr: int, flags: int) -> int:
-    """unix_accept(): nothing listens in this machine."""
     if flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK):
         raise KernelError(E.EINVAL)
-    sock = _socket(t, fd)
+    sock = sock_of(t, fd)
     if sock.stype not in (SOCK_STREAM, SOCK_SEQPACKET):
         raise KernelError(E.EOPNOTSUPP)
-    raise KernelError(E.EINVAL)
+    if not sock.listening:
+        raise KernelError(E.EINVAL)
+
+    def attempt() -> int:
+        if not sock.backlog:
+            if sock.flags & F.O_NONBLOCK:
+                raise KernelError(E.EAGAIN)
+            raise Blocked(Wait(lambda: bool(sock.backlog) or not sock.listening, "accept"),
+                          attempt)
+        conn = sock.backlog.popleft()
+        conn.flags = F.O_RDWR | (flags & SOCK_NONBLOCK)
+        newfd = t.proc.files.install(conn, cloexec=bool(flags & SOCK_CLOEXEC))
+        if addr:
+            peer = conn.peer
+            put_sockaddr(t, addr, len_addr, pack(sock.family, peer.local if peer else None))
+        return newfd
+
+    return attempt()
 
 
 def sys_accept(k: Kernel, t: Task, fd: int, addr: int, len_addr: int) -> int:
     return sys_accept4(k, t, fd, addr, len_addr, 0)
 
 
-def sys_sendmsg(k: Kernel, t: Task, fd: int, msg: int, flags: int) -> int:
-    _socket(t, fd)
-    return _not_emulated(k, "sendmsg")
+def put_sockaddr(t: Task, addr: int, len_addr: int, raw: bytes) -> None:
+    """move_addr_to_user(): copy what fits, report the full length."""
+    length = s32(t.mm.read_u32(len_addr))
+    if length < 0:
+        raise KernelError(E.EINVAL)
+    if length:
+        t.mm.write(addr, raw[:length])
+    t.mm.write_u32(len_addr, len(raw))
 
 
-def sys_recvmsg(k: Kernel, t: Task, fd: int, msg: int, flags: int) -> int:
-    _socket(t, fd)
-    return _not_emulated(k, "recvmsg")
+def sys_getsockname(k: Kernel, t: Task, fd: int, addr: int, len_addr: int) -> int:
+    sock = sock_of(t, fd)
+    put_sockaddr(t, addr, len_addr, pack(sock.family, sock.local))
+    return 0
 
 
-def sys_sendto(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int,
-               addrlen: int) -> int:
-    f = t.proc.files.get(fd)
-    if isinstance(f, SocketEnd):
-        data = t.mm.read(buf, length)
-        return blocking(t, lambda: f.write(data))
-    return _not_connected(t, fd)
-
-
-def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, src: int,
-                 addrlen: int) -> int:
-    f = t.proc.files.get(fd)
-    if isinstance(f, SocketEnd):
-        length = user_buffer(t, buf, length)
-
-        def op() -> int:
-            data = f.read(length)
-            t.mm.write(buf, data)
-            return len(data)
-
-        return blocking(t, op)
-    return _not_connected(t, fd)
+def sys_getpeername(k: Kernel, t: Task, fd: int, addr: int, len_addr: int) -> int:
+    sock = sock_of(t, fd)
+    if sock.peer is not None:
+        raw = pack(sock.family, sock.peer.local)
+    elif sock.peer_addr is not None:
+        raw = pack(sock.family, sock.peer_addr)
+    else:
+        raise KernelError(E.ENOTCONN)
+    put_sockaddr(t, addr, len_addr, raw)
+    return 0
 
 
 def sys_shutdown(k: Kernel, t: Task, fd: int, how: int) -> int:
-    f = t.proc.files.get(fd)
-    if isinstance(f, SocketEnd):
-        return 0
-    return _not_connected(t, fd)
+    sock = sock_of(t, fd)
+    if how not in (0, 1, 2):
+        raise KernelError(E.EINVAL)
+    sock.shutdown(how)
+    return 0
