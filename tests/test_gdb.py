@@ -26,11 +26,12 @@ CET = ("-g", "-static", "-O0", "-fno-stack-protector", "-fcf-protection=full",
 TIMEOUT = 120  # generous: the machine may be loaded
 
 
-def _start(prog: Path, *options: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start(prog: Path, *options: str,
+           env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """`shstk run --gdb 0 PROG` in the background; the port it printed."""
     proc = subprocess.Popen([sys.executable, "-m", "shstk", "run", "--gdb", "0",
                              *options, str(prog)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     m = re.search(r"127\.0\.0\.1:(\d+)", line)
@@ -120,3 +121,107 @@ def test_dynamic_program_libc_symbols(build, tmp_path):
     assert "libc.so.6" in out, out
     assert "exited normally" in out, out
     assert status == 0, err
+
+
+NESTED = r"""
+#include <stdio.h>
+__attribute__((noinline)) int leaf(int x) { return x * 3 + 1; }
+__attribute__((noinline)) int inner(int x) {
+    int r = leaf(x);
+    return r + leaf(r);
+}
+__attribute__((noinline)) int mid(int x) { return inner(x); }
+__attribute__((noinline)) int outer(int x) {
+    int s = 0;
+    for (int i = 0; i < 3; i++) s += mid(x + i);
+    return s;
+}
+__attribute__((noinline)) int run(int x) { return outer(x); }
+int main(void) {
+    int a = run(1);
+    printf("a=%d\n", a);
+    int b = run(a);
+    printf("b=%d\n", b);
+    return (a + b) & 0x7f;
+}
+"""
+# run(1) == 87, so inner(87) calls leaf(87), then leaf(262): one dynamic stop, with
+# exactly 8 return addresses on the shadow stack (5 in the program, 3 in glibc's start).
+STEPPED = """
+break main
+continue
+next
+next
+break inner
+continue
+while *(unsigned char *)$pc != 0xe8
+  stepi
+end
+stepi
+finish
+break leaf if x == 262
+continue
+"""
+PLAIN = """
+break leaf if x == 262
+continue
+"""
+LOOK = """
+echo SSP-BEGIN\\n
+p/x $pl3_ssp
+x/8gx $pl3_ssp
+echo SSP-END\\n
+bt
+delete
+continue
+"""
+
+
+def _gdb_script(prog: Path, port: int, script: Path, text: str) -> str:
+    script.write_text(f"set confirm off\nset pagination off\ntarget remote 127.0.0.1:{port}\n"
+                      + text)
+    done = subprocess.run([GDB or "gdb", "-batch", "-nx", "-x", str(script), str(prog)],
+                          capture_output=True, timeout=TIMEOUT,
+                          env={**os.environ, "LC_ALL": "C"})
+    return done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_stepping_keeps_the_shadow_stack_exact(build, tmp_path, engine):
+    """Steps, breakpoints and `finish` around CALLs must not change the shadow stack:
+    after them, the stack at a breakpoint equals what a plain `continue` there shows
+    (each CALL pushed once), and the program ends as it does without gdb."""
+    prog = build_nested(build, tmp_path)
+    env = {**os.environ, "SHSTK_ENGINE": engine}
+    stacks = {}
+    for kind, text in (("stepped", STEPPED), ("plain", PLAIN)):
+        proc, port = _start(prog, env=env)
+        out = _gdb_script(prog, port, tmp_path / f"{kind}.gdb", text + LOOK)
+        try:
+            stdout, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        m = re.search(r"SSP-BEGIN\n(.*?)SSP-END", out, re.S)
+        assert m and "Cannot access" not in m.group(1), out
+        assert re.search(r"^#0 .*leaf \(x=262\)", out, re.M), out
+        ssp_and_stack = re.sub(r"\$\d+ = ", "", m.group(1))  # no value-history number
+        stacks[kind] = (ssp_and_stack, out, proc.returncode, stdout, err)
+    stepped, plain = stacks["stepped"], stacks["plain"]
+    assert stepped[0] == plain[0], f"stepped:\n{stepped[1]}\nplain:\n{plain[1]}"
+    # the entries are the back-trace's return addresses: inner, mid, outer, run, main
+    words = [int(w, 16) for w in re.findall(r"0x[0-9a-f]{16}", stepped[0])]
+    frames = [int(a, 16) for a in re.findall(r"^#[1-5]\s+(0x[0-9a-f]+) in", stepped[1], re.M)]
+    assert len(frames) == 5 and words[:5] == frames, stepped[1]
+    alone = subprocess.run([sys.executable, "-m", "shstk", "run", str(prog)],
+                           capture_output=True, timeout=TIMEOUT, env=env)
+    assert (alone.returncode, alone.stdout) == (70, b"a=87\nb=3183\n"), alone
+    for _text, out, status, stdout, err in (stepped, plain):
+        assert "exited with code" in out, out
+        assert (status, stdout) == (alone.returncode, alone.stdout), err.decode()
+
+
+def build_nested(build, tmp_path: Path) -> Path:
+    src = tmp_path / "nested.c"
+    src.write_text(NESTED)
+    return build(src, flags=CET, name="nested-gdb")

@@ -89,7 +89,7 @@ class Cpu:
         self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
         self.operands = Operands(lambda: self.read_code, self.reg)
         self._mm: object = None
-        self.debug = DebugPort(self.uc)  # breakpoints and steps, for `run --gdb`
+        self.debug = DebugPort(self.uc, self.engine)  # breakpoints and steps, for `run --gdb`
         self._install_hooks()
 
     # --- registers -------------------------------------------------------------------
@@ -198,8 +198,10 @@ class Cpu:
     def _run_debugged(self) -> RunResult:
         """`run` under a debugger: stop at breakpoints, steps and interrupts, let the
         debugger look (DebugHook.cpu_stopped), then go on."""
-        dbg = self.debug
+        dbg, eng = self.debug, self.engine
+        budget = eng.budget  # the kernel's; DebugPort.interrupt borrows it
         while True:
+            eng.budget = budget
             why = dbg.pending(self.rip)
             if why is not None:
                 dbg.report(self, why)
@@ -214,11 +216,20 @@ class Cpu:
             if self._hook_error is not None:
                 failure, self._hook_error = self._hook_error, None
                 raise failure
+            if eng.event == EV_BUDGET and dbg.interrupted():
+                eng.clear_event()  # the interrupt's stop, not the kernel's time slice
             clean = (err is None and self._fault is None and not self._stop_requested
-                     and self.engine.event == EV_NONE)
+                     and eng.event == EV_NONE)
             why = dbg.after_run(clean)
             if why is None:
+                eng.budget = budget
                 return self._classify(err)
+            # A breakpoint or a step stops inside a block (Unicorn's code hooks run after
+            # the block hook): the CALL/RET that block armed has not run, and the block
+            # is entered again on resume, where it is armed again. Settling it then
+            # would push the return address twice (or check a RET that never ran).
+            # An interrupt stops at a block entry with nothing armed.
+            eng.pending = 0
             dbg.report(self, why)
 
     def _hook_failed(self, exc: BaseException) -> None:

@@ -5,6 +5,12 @@ nothing: `Cpu.run` takes its ordinary path. With a hook, `Cpu.run` stops before 
 instruction at a breakpoint, after one instruction when stepping, or when another thread
 calls `interrupt`, and calls `hook.cpu_stopped(cpu, why)` outside Unicorn, with the
 stopped thread's registers loaded; the hook returns to resume.
+
+A stop must leave the shadow-stack engine exact: the engine arms a block's CALL/RET at
+the block's entry and settles it at the next block's entry, so a stop inside a block
+(breakpoint, step) forgets what that block armed (`Cpu._run_debugged`), and an interrupt
+stops through the engine's block budget, at a block entry after the previous block's
+CALL/RET is settled and before the next one is armed.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ INTERRUPT = "interrupt"
 
 
 class DebugPort:
-    def __init__(self, uc: Any) -> None:
+    def __init__(self, uc: Any, engine: Any) -> None:
         self.uc = uc
+        self.engine = engine  # engine.SsEngine
         self.hook: Any = None  # interface.DebugHook, or None
         self.breakpoints: dict[int, int] = {}  # address -> Unicorn hook handle
         self.stepping = False
@@ -57,9 +64,16 @@ class DebugPort:
         self.step_origin = rip if on else -1
 
     def interrupt(self) -> None:
-        """From any thread: stop the guest at the next instruction boundary."""
+        """From any thread: stop the guest at the next block entry. Not with emu_stop:
+        Unicorn observes it either before a block's hook ran (the previous block's
+        CALL/RET still to settle) or after it (this block's CALL/RET armed), which the
+        CPU cannot tell apart. The engine's budget stop is always the first kind, with
+        the previous CALL/RET settled. `Cpu._run_debugged` restores the budget."""
         self._interrupt.set()
-        self.uc.emu_stop()
+        self.engine.budget = 1
+
+    def interrupted(self) -> bool:
+        return self._interrupt.is_set()
 
     # --- used by Cpu.run -------------------------------------------------------------
     def pending(self, rip: int) -> str | None:
