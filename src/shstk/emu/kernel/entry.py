@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from shstk.emu.kernel.crash import CrashSnapshot
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.signal import SigInfo
-    from shstk.emu.kernel.task import Task, Wait
+    from shstk.emu.kernel.task import Process, Task, Wait
 
 NO_RESULT = object()  # a handler that set the registers itself (sigreturn, execve)
 
@@ -59,6 +59,10 @@ class Debugger(Protocol):
     def fault(self, t: Task, info: SigInfo) -> bool:
         """A fault signal is about to be forced on `t` (at the faulting instruction,
         before delivery, as a native debugger sees it). False: discard it."""
+        ...
+
+    def new_engine(self, proc: Process) -> None:
+        """`proc` has a new CPU (an exec): keep breakpoints and steps on it."""
         ...
 
 

@@ -306,6 +306,8 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
     proc.cpu = cpu
     proc.mm = mm
     cpu.current = t
+    if k.debugger is not None:
+        k.debugger.new_engine(proc)  # `run --gdb` follows the exec
     t.ctx = None
     t.cet_state = (0, 0, 0, 0, 0, 0)
     shstk.reset_on_exec(t)

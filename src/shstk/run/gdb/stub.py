@@ -15,12 +15,15 @@ import sys
 from typing import Any
 
 from shstk.emu.cpu.interface import DebugControl, Engine
+from shstk.emu.kernel import shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import Kernel
+from shstk.emu.kernel.ptrace import _regs_of as regs_of  # a thread's, on the CPU or saved
+from shstk.emu.kernel.ptrace import _set_regs as set_regs
 from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.task import Process, State, Task
 from shstk.errors import UsageError
-from shstk.run.gdb import target
+from shstk.run.gdb import target, xfer
 from shstk.run.gdb.protocol import Connection, Disconnected, escape, unescape
 
 # Linux signal number -> gdb's (include/gdb/signals.def), where they differ
@@ -59,8 +62,12 @@ class GdbStub:
         self.cpu: Any = None
         self.stop_reply = "S05"
         self.resume_signal = 0
-        self.thread = 0  # Hg
-        self.step_thread = 0
+        self.thread = 0  # Hg: the thread whose registers g/p/G/P read and write; 0: any
+        self.step_task: Task | None = None  # the thread a step is for
+        self.step_rip = 0
+        self.step_foreign = False  # other threads ran during the step
+        self.siginfo: SigInfo | None = None  # the stop's, for qXfer:siginfo
+        self.exec_pending = False  # an exec to report at the next stop
 
     # --- lifetime ------------------------------------------------------------------------
     def attach(self, proc: Process) -> None:
@@ -116,9 +123,44 @@ class GdbStub:
         task = engine.current
         if self.conn is None or task is None:
             return
+        step = self.step_task
+        if why == "step" and step is not None and task is not step:
+            # another thread ran while one was stepped: go on, instruction by instruction,
+            # until the stepped one has executed its instruction
+            self.step_foreign = True
+            self.cpu.debug.step(engine.rip, True)
+            return
+        if why == "step" and self.step_foreign and task.cpu.rip == self.step_rip:
+            # the stepped thread is back on the CPU, its instruction still to run
+            self.step_foreign = False
+            self.cpu.debug.step(self.step_rip, True)
+            return
+        if self.exec_pending and self.proc is not None:
+            self.exec_pending = False
+            path = self._host_path(self.proc.exe)
+            self.siginfo = SigInfo(SIGTRAP, 0)
+            self.stop_reply = (f"T{SIGTRAP:02x}exec:{path.encode().hex()};"
+                               f"thread:{task.tid:x};")
+            self._report_and_serve(task)
+            return
         sig = SIGINT if why == "interrupt" else SIGTRAP
+        # what a native tracee's siginfo says: SI_KERNEL for INT3, TRAP_TRACE for a step
+        code = {"break": 0x80, "step": 2}.get(why, 0)
+        self.siginfo = SigInfo(sig, code)
         self.stop_reply = self._stop(sig, task, swbreak=why == "break")
         self._report_and_serve(task)
+
+    def new_engine(self, proc: Process) -> None:
+        """The kernel made a new CPU for `proc` (an exec): keep it under the debugger and
+        stop at the new image's first instruction with an `exec` stop reason."""
+        if self.conn is None or proc is not self.proc:
+            return
+        self._attach_cpu(proc.cpu)
+        self.exec_pending = True
+        self.step_task = None
+        port: DebugControl | None = getattr(proc.cpu, "debug", None)
+        if port is not None:
+            port.interrupt()  # stops before the first instruction
 
     def fault(self, t: Task, info: SigInfo) -> bool:
         """A fault signal is about to be forced on `t`: stop before delivery. False:
@@ -128,6 +170,7 @@ class GdbStub:
         if t.proc.cpu is not self.cpu:
             self._attach_cpu(t.proc.cpu)
         self.stop_reply = self._stop(self._gdb_sig(info.signo), t)
+        self.siginfo = info
         self.resume_signal = 0
         self._report_and_serve(t)
         return self.resume_signal != 0
@@ -202,7 +245,9 @@ class GdbStub:
         assert proc is not None
         if text.startswith("qSupported"):
             return ("PacketSize=4000;qXfer:features:read+;qXfer:auxv:read+;"
-                    "qXfer:exec-file:read+;QStartNoAckMode+;vContSupported+;swbreak+")
+                    "qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
+                    "qXfer:siginfo:read+;QStartNoAckMode+;vContSupported+;swbreak+;"
+                    "exec-events+")
         if text.startswith("qAttached"):
             return "1"
         if text == "qC":
@@ -213,12 +258,12 @@ class GdbStub:
         if text.startswith("qsThreadInfo"):
             return "l"
         if text.startswith("qXfer:"):
-            return self._xfer(text)
+            return self._xfer(task, text)
         if text.startswith("qSymbol"):
             return "OK"
         return ""
 
-    def _xfer(self, text: str) -> bytes | str:
+    def _xfer(self, task: Task, text: str) -> bytes | str:
         proc = self.proc
         assert proc is not None
         _, obj, op, rest = text.split(":", 3)
@@ -232,6 +277,12 @@ class GdbStub:
             data = proc.auxv
         elif obj == "exec-file":
             data = self._host_path(proc.exe).encode()
+        elif obj == "libraries-svr4":
+            data = xfer.libraries_svr4(task, proc.auxv, self._host_path)
+        elif obj == "siginfo":
+            if self.siginfo is None:
+                return "E01"
+            data = self.siginfo.pack()
         else:
             return ""
         chunk = data[offset:offset + length]
@@ -241,35 +292,67 @@ class GdbStub:
         root = os.path.realpath(self.kernel.opts.sysroot)
         return guest if root == "/" else root + guest
 
+    def _live(self, tid: int) -> Task | None:
+        for t in self.proc.threads if self.proc else []:
+            if t.tid == tid and t.state not in (State.ZOMBIE, State.DEAD):
+                return t
+        return None
+
+    @staticmethod
+    def _tid(spec: str) -> int:
+        """A thread-id: `-1` all, `0` any, hex tid, or `pPID.TID`."""
+        return int(spec.rpartition(".")[2].lstrip("p"), 16)
+
+    def _reg_task(self, task: Task) -> Task:
+        """The thread g/p/G/P are about: gdb's Hg, else the stopped thread."""
+        chosen = self._live(self.thread) if self.thread > 0 else None
+        return chosen or task
+
+    def _write_reg(self, t: Task, index: int, raw: bytes, dump: dict[str, object]) -> bool:
+        if target.REGS[index].name == "pl3_ssp":
+            shstk.set_ssp(t, int.from_bytes(raw, "little"))
+            return True
+        change = target.update(dump, index, raw)
+        if change:
+            dump.update(change)
+            set_regs(t, change)
+        return change is not None
+
     def _data(self, task: Task, text: str, packet: bytes) -> bytes | str:
-        cpu = task.cpu
         head = text[0]
         if head == "?":
             return self.stop_reply
         if head == "H":
+            if text[1:2] == "g":
+                tid = self._tid(text[2:])
+                if tid > 0 and self._live(tid) is None:
+                    return "E01"
+                self.thread = tid
             return "OK"
         if head == "T":
-            tid = int(text[1:], 16)
-            alive = any(t.tid == tid and t.state not in (State.ZOMBIE, State.DEAD)
-                        for t in (self.proc.threads if self.proc else []))
-            return "OK" if alive else "E01"
-        if head == "g":
-            return b"".join(target.read_all(cpu)).hex()
-        if head == "p":
-            return target.read_all(cpu)[int(text[1:], 16)].hex()
+            return "OK" if self._live(self._tid(text[1:])) else "E01"
+        t = self._reg_task(task)
+        if head in "gp":
+            regs = target.read_all(regs_of(t), shstk.get_ssp(t))
+            if head == "g":
+                return b"".join(regs).hex()
+            return regs[int(text[1:], 16)].hex()
         if head == "P":
             num, _, val = text[1:].partition("=")
-            return "OK" if target.write_one(cpu, int(num, 16), bytes.fromhex(val)) else "E01"
+            ok = self._write_reg(t, int(num, 16), bytes.fromhex(val), regs_of(t))
+            return "OK" if ok else "E01"
         if head == "G":
             raw = bytes.fromhex(text[1:])
+            dump = regs_of(t)
             pos = 0
             for i, r in enumerate(target.REGS):
                 n = r.bits // 8
                 if pos + n > len(raw):
                     break
-                target.write_one(cpu, i, raw[pos:pos + n])
+                self._write_reg(t, i, raw[pos:pos + n], dump)
                 pos += n
             return "OK"
+        cpu = task.cpu
         addr_s, _, rest = text[1:].partition(",")
         addr = int(addr_s, 16)
         if head == "m":
@@ -316,23 +399,32 @@ class GdbStub:
     def _resume(self, task: Task, text: str) -> str | None:
         if text == "vCont?":
             return "vCont;c;C;s;S"
-        step, sig = False, 0
+        step: Task | None = None
+        sig = 0
         if text.startswith("vCont;"):
-            # the first action that applies to our thread (or to all) wins
+            # a step for one thread (gdb steps one, continues the rest); a signal for
+            # the stopped thread
             for action in text[6:].split(";"):
-                verb, _, tid = action.partition(":")
-                if tid and tid not in ("-1", "0") and int(tid, 16) != task.tid \
-                        and int(tid.split(".")[-1], 16) != task.tid:
-                    continue
-                step = verb[0] in "sS"
-                if verb[0] in "CS":
+                verb, _, spec = action.partition(":")
+                tid = self._tid(spec) if spec else -1
+                applies = tid in (-1, 0, task.tid)
+                if verb[0] in "sS" and step is None:
+                    step = self._live(tid) if tid > 0 else task
+                if verb[0] in "CS" and applies and not sig:
                     sig = int(verb[1:3], 16)
-                break
         else:
-            step = text[0] in "sS"
+            if text[0] in "sS":
+                step = task
             if text[0] in "CS":
                 sig = int(text[1:3], 16)
         self.resume_signal = LINUX_SIGNALS.get(sig, sig)
+        self.step_task = step
         if self.cpu is not None:
-            self.cpu.debug.step(task.cpu.rip, step)
+            if step is None:
+                self.cpu.debug.step(0, False)
+            else:
+                # the stepped thread's rip: on the CPU, or in its saved context
+                self.step_rip = int(regs_of(step)["rip"])
+                self.step_foreign = False
+                self.cpu.debug.step(self.cpu.rip, True)
         return None

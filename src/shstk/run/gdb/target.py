@@ -6,8 +6,9 @@ gdb 15+ describes Linux CET; older gdb shows it by name)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from shstk.emu.cpu.interface import Engine
+from shstk.emu.cpu.interface import RegDump
 
 GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
         "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -100,49 +101,47 @@ def target_xml() -> bytes:
     return "".join(parts).encode()
 
 
-def read_all(cpu: Engine) -> list[bytes]:
-    """Every register of the current thread, in REGS order, as target bytes."""
-    d = cpu.dump_regs()
-    out: list[int] = []
-    for name in GPRS:
-        out.append(d[name])
-    out += [d["rip"], d["eflags"]]
+def read_all(d: RegDump, ssp: int) -> list[bytes]:
+    """Every register of one thread (`d` its RegDump, `ssp` its shadow-stack pointer),
+    in REGS order, as target bytes."""
+    out: list[int] = [cast(int, d[name]) for name in GPRS]
+    out += [cast(int, d["rip"]), cast(int, d["eflags"])]
     out += list(SELECTORS.values())
-    fp = d["fp"]
     vals: list[bytes] = [v.to_bytes(8 if i < 17 else 4, "little")
                          for i, v in enumerate(out)]
-    for mant, exp in fp:
+    for mant, exp in cast(list[tuple[int, int]], d["fp"]):
         vals.append(mant.to_bytes(8, "little") + (exp & 0xFFFF).to_bytes(2, "little"))
-    ctl = [d.get("fpcw", 0x37F), d.get("fpsw", 0), d.get("fptag", 0xFFFF), 0, 0, 0, 0, 0]
+    ctl = [cast(int, d.get(k, v)) for k, v in (("fpcw", 0x37F), ("fpsw", 0),
+                                                ("fptag", 0xFFFF))] + [0] * 5
     vals += [v.to_bytes(4, "little") for v in ctl]
-    vals += [x.to_bytes(16, "little") for x in d["xmm"]]
-    vals.append(d.get("mxcsr", 0x1F80).to_bytes(4, "little"))
+    vals += [x.to_bytes(16, "little") for x in cast(list[int], d["xmm"])]
+    vals.append(cast(int, d.get("mxcsr", 0x1F80)).to_bytes(4, "little"))
     vals.append((-1 & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))  # orig_rax
-    vals.append(d["fs_base"].to_bytes(8, "little"))
-    vals.append(d["gs_base"].to_bytes(8, "little"))
-    vals.append(cpu.ssp.to_bytes(8, "little"))
+    vals.append(cast(int, d["fs_base"]).to_bytes(8, "little"))
+    vals.append(cast(int, d["gs_base"]).to_bytes(8, "little"))
+    vals.append(ssp.to_bytes(8, "little"))
     return vals
 
 
-def write_one(cpu: Engine, index: int, raw: bytes) -> bool:
-    """Set register `index` from target bytes; False when it cannot be changed."""
+def update(d: RegDump, index: int, raw: bytes) -> RegDump | None:
+    """What setting register `index` (not pl3_ssp) from target bytes changes in a
+    thread's RegDump `d`: the keys to load; None when it cannot be changed (gdb's
+    writes to the fixed selectors and orig_rax are accepted and ignored: {})."""
     name = REGS[index].name
     value = int.from_bytes(raw, "little")
     if name in GPRS or name in ("rip", "eflags", "fs_base", "gs_base", "mxcsr"):
-        cpu.set_reg(name, value)
-    elif name == "pl3_ssp":
-        cpu.ssp = value
-    elif name.startswith("xmm"):
-        xmm = list(cpu.dump_regs()["xmm"])
+        return {name: value}
+    if name.startswith("xmm"):
+        xmm = list(cast(list[int], d["xmm"]))
         xmm[int(name[3:])] = value
-        cpu.load_regs({"xmm": xmm})
-    elif name.startswith("st"):
-        fp = list(cpu.dump_regs()["fp"])
+        return {"xmm": xmm}
+    if name.startswith("st"):
+        fp = list(cast(list[tuple[int, int]], d["fp"]))
         fp[int(name[2:])] = (int.from_bytes(raw[:8], "little"),
                              int.from_bytes(raw[8:10], "little"))
-        cpu.load_regs({"fp": fp})
-    elif name in ("fctrl", "fstat", "ftag"):
-        cpu.set_reg({"fctrl": "fpcw", "fstat": "fpsw", "ftag": "fptag"}[name], value)
-    else:
-        return name in SELECTORS or name == "orig_rax" or name in X87_CONTROL
-    return True
+        return {"fp": fp}
+    if name in ("fctrl", "fstat", "ftag"):
+        return {{"fctrl": "fpcw", "fstat": "fpsw", "ftag": "fptag"}[name]: value}
+    if name in SELECTORS or name == "orig_rax" or name in X87_CONTROL:
+        return {}
+    return None
