@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,7 +62,8 @@ def test_violation_in_gdb(build):
     prog = build(ROOT / "examples" / "run" / "rop.c", flags=CET, name="rop-gdb")
     proc, port = _start(prog)
     out = _gdb(prog, port, "break main", "continue", "next", "next",
-               "p/x $pl3_ssp", "continue", "bt", "p/x $pc", "x/i $pc",
+               "p/x $pl3_ssp", "continue", "bt", "echo si_code=",
+               "output $_siginfo.si_code", "echo \\n", "p/x $pc", "x/i $pc",
                "x/2gx $pl3_ssp", "continue")
     status, err = _finish(proc)
     assert "Breakpoint 1, main ()" in out, out
@@ -75,6 +75,8 @@ def test_violation_in_gdb(build):
     assert "Program received signal SIGSEGV" in out, out
     assert re.search(r"^#0 .* in vulnerable \(", out, re.M), out
     assert re.search(r"=> 0x[0-9a-f]+ <vulnerable\+\d+>:\s+ret", out), out
+    # $_siginfo (qXfer:siginfo): the #CP's SEGV_CPERR
+    assert "si_code=10\n" in out, out
     # the shadow stack's top is main's return address, not win's
     top = re.search(r"^0x[0-9a-f]+:\s+(0x[0-9a-f]+)", out, re.M)
     assert top, out
@@ -86,8 +88,9 @@ def test_violation_in_gdb(build):
 
 def test_ctrl_c_and_exit_status(build, tmp_path):
     src = tmp_path / "spin.c"
-    src.write_text("#include <unistd.h>\nvolatile unsigned long n;\n"
-                   "int main(void){ for (unsigned long i = 0; i < 400000000UL; i++) n++;"
+    src.write_text("#include <stdio.h>\nvolatile unsigned long n;\n"
+                   "int main(void){ puts(\"spinning\"); fflush(stdout);"
+                   " for (unsigned long i = 0; i < 400000000UL; i++) n++;"
                    " return 3; }\n")
     prog = build(src, flags=("-g", "-static", "-O0"), name="spin")
     proc, port = _start(prog)
@@ -97,7 +100,9 @@ def test_ctrl_c_and_exit_status(build, tmp_path):
          "-ex", "continue", "-ex", "info threads", "-ex", "set var i = 400000000UL",
          "-ex", "continue", str(prog)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "LC_ALL": "C"})
-    time.sleep(3)  # gdb attached and continued (generous under load)
+    assert proc.stdout is not None
+    # the program's first line: gdb attached and continued, the guest spins
+    assert proc.stdout.readline() == b"spinning\n"
     gdb.send_signal(2)
     out, _ = gdb.communicate(timeout=TIMEOUT)
     text = out.decode(errors="replace")
@@ -225,3 +230,79 @@ def build_nested(build, tmp_path: Path) -> Path:
     src = tmp_path / "nested.c"
     src.write_text(NESTED)
     return build(src, flags=CET, name="nested-gdb")
+
+
+THREADS = r"""
+#include <pthread.h>
+#include <stdio.h>
+volatile int go;
+__attribute__((noinline)) void worker_leaf(int id) { go += id; }
+__attribute__((noinline)) void *worker(void *arg) { worker_leaf((int)(long)arg); return 0; }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, (void *)5L);
+    pthread_join(t, 0);
+    printf("go=%d\n", go);
+    return go;
+}
+"""
+
+
+def test_threads(build, tmp_path):
+    """A breakpoint in a second thread reports that thread; `thread N` shows thread N's
+    registers (from its saved context), its stack and its own shadow stack."""
+    src = tmp_path / "threads.c"
+    src.write_text(THREADS)
+    prog = build(src, flags=(*CET, "-pthread"), name="threads-gdb")
+    proc, port = _start(prog)
+    out = _gdb(prog, port, "break worker_leaf", "continue", "info threads",
+               "echo SSP2=", "output/x $pl3_ssp", "echo \\n", "x/2gx $pl3_ssp", "bt",
+               "thread 1", "echo SSP1=", "output/x $pl3_ssp", "echo \\n", "bt",
+               "thread 2", "bt", "continue")
+    status, err = _finish(proc)
+    assert re.search(r"^Thread 2 hit Breakpoint 1, worker_leaf \(id=5\)", out, re.M), out
+    assert re.search(r"^  1\s+Thread \d+ .*\n\* 2\s+Thread \d+ .*worker_leaf", out, re.M), out
+    ssp1 = re.search(r"SSP1=(0x[0-9a-f]+)", out)
+    ssp2 = re.search(r"SSP2=(0x[0-9a-f]+)", out)
+    assert ssp1 and ssp2 and ssp1.group(1) != ssp2.group(1), out
+    # thread 2's shadow stack holds its own return addresses: worker_leaf's into worker
+    top = re.search(r"^0x[0-9a-f]+:\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)", out, re.M)
+    ret = re.findall(r"^#1\s+(0x[0-9a-f]+) in (\w+)", out, re.M)
+    assert top and ret and ret[0][1] == "worker", out
+    assert int(top.group(1), 16) == int(ret[0][0], 16), out
+    # thread 1 waits in pthread_join, called from main
+    assert ret[1][1] != "worker" and re.search(r" in main \(\) at ", out), out
+    assert "exited with code 05" in out, out
+    assert status == 5, err
+
+
+EXEC = r"""
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((noinline)) int second(int n) { return n + 4; }
+int main(int argc, char **argv) {
+    if (argc == 1) {
+        printf("first\n");
+        fflush(stdout);
+        execl(argv[0], argv[0], "again", (char *)0);
+        return 1;
+    }
+    return second(3);
+}
+"""
+
+
+def test_exec_keeps_the_debugger(build, tmp_path):
+    """An exec is reported to gdb (exec stop reason), which reloads the program and
+    re-inserts its breakpoints in the new image."""
+    src = tmp_path / "exec.c"
+    src.write_text(EXEC)
+    prog = build(src, flags=("-g", "-static", "-O0"), name="exec-gdb")
+    proc, port = _start(prog)
+    out = _gdb(prog, port, "break second", "continue", "bt", "continue")
+    status, err = _finish(proc)
+    assert "is executing new program" in out, out
+    assert re.search(r"^Breakpoint 1, second \(n=3\)", out, re.M), out
+    assert re.search(r"^#1 .* in main \(argc=2,", out, re.M), out
+    assert "exited with code 07" in out, out
+    assert status == 7, err
