@@ -64,6 +64,7 @@ class OpenFile:
     # Does the object lie on a writable mount (an --rw directory)? Decided when it is
     # opened, from the object itself: fchmod/fchown/futimens ask this, never a path.
     mount_rw = False
+    mount = ""  # the mount's id (vfs.py): "" the read-only root, else a writable one
 
     def __init__(self, path: str, flags: int) -> None:
         self.path = path  # guest path, for /proc/PID/fd and strace
@@ -105,6 +106,9 @@ class OpenFile:
     def ioctl(self, request: int, arg: int) -> tuple[int, bytes | None]:
         raise KernelError(E.ENOTTY)
 
+    def is_directory(self) -> bool:
+        return self.getdents() is not None
+
     def poll(self) -> int:
         """Ready events (POLLIN/POLLOUT/POLLHUP) right now."""
         return F.POLLIN | F.POLLOUT
@@ -141,6 +145,9 @@ class HostFile(OpenFile):
 
     def host_fd(self) -> int:
         return self.fd
+
+    def is_directory(self) -> bool:
+        return st.S_ISDIR(self._mode)
 
     def _wrap(self, fn: Callable[[], object]) -> object:
         try:
@@ -261,6 +268,27 @@ class HostFile(OpenFile):
                 os.close(self.fd)
             except OSError:
                 pass
+
+
+class CappedFile(HostFile):
+    """A file of the emulated /dev/shm: writes past the tmpfs's size cap get ENOSPC."""
+
+    def __init__(self, path: str, flags: int, fd: int, host_path: str,
+                 room: Callable[[], int]) -> None:
+        super().__init__(path, flags, fd, host_path)
+        self.room = room  # bytes the file system can still take
+
+    def _capped(self, data: bytes) -> bytes:
+        left = self.room()
+        if left <= 0 and data:
+            raise KernelError(E.ENOSPC)
+        return data[:left]
+
+    def write(self, data: bytes) -> int:
+        return super().write(self._capped(data))
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        return super().pwrite(self._capped(data), offset)
 
 
 def _host_ready(fd: int, write: bool = False) -> bool:
