@@ -270,27 +270,6 @@ class HostFile(OpenFile):
                 pass
 
 
-class CappedFile(HostFile):
-    """A file of the emulated /dev/shm: writes past the tmpfs's size cap get ENOSPC."""
-
-    def __init__(self, path: str, flags: int, fd: int, host_path: str,
-                 room: Callable[[], int]) -> None:
-        super().__init__(path, flags, fd, host_path)
-        self.room = room  # bytes the file system can still take
-
-    def _capped(self, data: bytes) -> bytes:
-        left = self.room()
-        if left <= 0 and data:
-            raise KernelError(E.ENOSPC)
-        return data[:left]
-
-    def write(self, data: bytes) -> int:
-        return super().write(self._capped(data))
-
-    def pwrite(self, data: bytes, offset: int) -> int:
-        return super().pwrite(self._capped(data), offset)
-
-
 def _host_ready(fd: int, write: bool = False) -> bool:
     try:
         r, w, _x = select.select([] if write else [fd], [fd] if write else [], [], 0)

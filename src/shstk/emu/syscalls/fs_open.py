@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
-from shstk.emu.kernel.devices import HOST_TTY, Device, DeviceFile
+from shstk.emu.kernel.devices import HOST_TTY, CappedFile, Device, DeviceFile
 from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.fifo import FifoRdwr, PendingEnd
-from shstk.emu.kernel.files import CappedFile, HostFile, OpenFile, SyntheticDir, SyntheticFile
+from shstk.emu.kernel.files import HostFile, OpenFile, SyntheticDir, SyntheticFile
 from shstk.emu.kernel.pipe import Pipe, PipeEnd
 from shstk.emu.kernel.task import Wait
 from shstk.emu.kernel.vfs import SHM_SIZE, Node
