@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import stat as st
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import OpenFile, StatResult
+from shstk.emu.kernel.files import HostFile, OpenFile, StatResult
 
 DEVTMPFS_DEV = 0x6  # st_dev of the (emulated) devtmpfs holding the nodes
 
@@ -100,3 +101,24 @@ class DeviceFile(OpenFile):
         if request in (F.FIONBIO, F.FIOCLEX, F.FIONCLEX):
             return 0, None
         raise KernelError(E.ENOTTY)
+
+
+class CappedFile(HostFile):
+    """A file of the emulated /dev/shm: writes past the tmpfs's size cap get ENOSPC."""
+
+    def __init__(self, path: str, flags: int, fd: int, host_path: str,
+                 room: Callable[[], int]) -> None:
+        super().__init__(path, flags, fd, host_path)
+        self.room = room  # bytes the file system can still take
+
+    def _capped(self, data: bytes) -> bytes:
+        left = self.room()
+        if left <= 0 and data:
+            raise KernelError(E.ENOSPC)
+        return data[:left]
+
+    def write(self, data: bytes) -> int:
+        return super().write(self._capped(data))
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        return super().pwrite(self._capped(data), offset)

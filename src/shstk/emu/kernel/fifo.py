@@ -1,9 +1,15 @@
 """Named pipes (fs/pipe.c fifo_open): a FIFO made by mknod/mkfifo inside an --rw folder is
 a node on the host, but its buffer is a kernel pipe, keyed by the node's identity, so that
-opening, blocking and EOF follow the guest's scheduler."""
+opening, blocking and EOF follow the guest's scheduler.
+
+fifo_open(): a reader counts as a reader while it waits for a writer (so an O_NONBLOCK
+writer may open meanwhile), and gives the count back when a signal interrupts the wait;
+O_RDWR opens both ends at once and never blocks.
+"""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from shstk.abi import errno as E
@@ -18,6 +24,55 @@ class Fifo:
         self.pipe.ino = ino
         self.r_opens = 0  # pipe->r_counter: how many times a reader opened it
         self.w_opens = 0
+
+
+class FifoRdwr(PipeEnd):
+    """A FIFO opened O_RDWR: one file holding both ends (a reader and a writer)."""
+
+    def __init__(self, pipe: Pipe, flags: int) -> None:
+        super().__init__(pipe, flags, write_end=False)
+        pipe.writers += 1
+
+    def write(self, data: bytes) -> int:
+        self.write_end = True
+        try:
+            return super().write(data)
+        finally:
+            self.write_end = False
+
+    def poll(self) -> int:
+        self.write_end = True
+        out = super().poll() & ~F.POLLERR
+        self.write_end = False
+        return out | super().poll()
+
+    def on_last_close(self) -> None:
+        self.pipe.writers -= 1
+        self.pipe.readers -= 1
+
+
+class PendingEnd:
+    """An end whose open sleeps: installed by the retry, or (interrupted, never
+    installed) its count given back when the sleep is dropped."""
+
+    def __init__(self, end: PipeEnd) -> None:
+        self.end = end
+        state = {"taken": False}
+        self._state = state
+        pipe, write_end = end.pipe, end.write_end
+
+        def give_back() -> None:
+            if not state["taken"]:
+                if write_end:
+                    pipe.writers -= 1
+                else:
+                    pipe.readers -= 1
+
+        weakref.finalize(end, give_back)
+
+    def take(self) -> PipeEnd:
+        self._state["taken"] = True
+        return self.end
 
 
 class FifoTable:
@@ -37,7 +92,9 @@ class FifoTable:
         acc = flags & F.O_ACCMODE
         nonblock = bool(flags & F.O_NONBLOCK)
         if acc == F.O_RDWR:
-            raise KernelError(E.EINVAL)  # TODO: one file holding both ends
+            fifo.r_opens += 1
+            fifo.w_opens += 1
+            return _named(FifoRdwr(pipe, flags), path), None
         if acc == F.O_RDONLY:
             end = PipeEnd(pipe, flags, write_end=False)
             fifo.r_opens += 1
@@ -45,6 +102,8 @@ class FifoTable:
                 return _named(end, path), None
             start = fifo.w_opens
             return _named(end, path), lambda: fifo.w_opens != start
+        if acc != F.O_WRONLY:
+            raise KernelError(E.EINVAL)
         if pipe.readers == 0 and nonblock:
             raise KernelError(E.ENXIO)
         end = PipeEnd(pipe, flags, write_end=True)

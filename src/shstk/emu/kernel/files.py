@@ -64,6 +64,7 @@ class OpenFile:
     # Does the object lie on a writable mount (an --rw directory)? Decided when it is
     # opened, from the object itself: fchmod/fchown/futimens ask this, never a path.
     mount_rw = False
+    mount = ""  # the mount's id (vfs.py): "" the read-only root, else a writable one
 
     def __init__(self, path: str, flags: int) -> None:
         self.path = path  # guest path, for /proc/PID/fd and strace
@@ -105,6 +106,9 @@ class OpenFile:
     def ioctl(self, request: int, arg: int) -> tuple[int, bytes | None]:
         raise KernelError(E.ENOTTY)
 
+    def is_directory(self) -> bool:
+        return self.getdents() is not None
+
     def poll(self) -> int:
         """Ready events (POLLIN/POLLOUT/POLLHUP) right now."""
         return F.POLLIN | F.POLLOUT
@@ -141,6 +145,9 @@ class HostFile(OpenFile):
 
     def host_fd(self) -> int:
         return self.fd
+
+    def is_directory(self) -> bool:
+        return st.S_ISDIR(self._mode)
 
     def _wrap(self, fn: Callable[[], object]) -> object:
         try:

@@ -35,6 +35,7 @@ MAXSYMLINKS = 40
 RO_ROOT = ""
 PROC_MOUNT = "proc"
 SHM_GUEST = "/dev/shm"
+SHM_SIZE = 64 << 20  # the emulated /dev/shm's size cap (ENOSPC beyond)
 
 
 @dataclass
@@ -63,6 +64,16 @@ class Node:
     device: Device | None = None  # an emulated character device (devices.py)
 
 
+def _object_host_fd(obj: object) -> int:
+    """The host descriptor of an open host file or directory (-1: another object)."""
+    fd = getattr(obj, "fd", -1)
+    host_path = getattr(obj, "host_path", None)
+    if isinstance(fd, int) and fd >= 0 and host_path is not None and \
+            getattr(obj, "kind", "") == "host":
+        return fd
+    return -1
+
+
 class Vfs:
     def __init__(self, sysroot: str = "/", rw_dirs: tuple[str, ...] = (),
                  proc_lookup: Callable[[list[str], object], ProcEntry | None] | None = None
@@ -79,9 +90,37 @@ class Vfs:
         first use in the host's memory file system when there is one, removed at exit."""
         if self._shm is None:
             base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
-            self._shm = os.path.realpath(tempfile.mkdtemp(prefix="shstk-shm-", dir=base))
-            weakref.finalize(self, shutil.rmtree, self._shm, True)
+            private = os.path.realpath(tempfile.mkdtemp(prefix="shstk-shm-", dir=base))
+            weakref.finalize(self, shutil.rmtree, private, True)
+            self._shm = os.path.join(private, "shm")
+            os.mkdir(self._shm)
+            os.chmod(self._shm, 0o1777)  # drwxrwxrwt, as a tmpfs on /dev/shm
         return self._shm
+
+    def shm_used(self) -> int:
+        """Bytes held by the files of /dev/shm (st_blocks, as tmpfs counts pages)."""
+        used = 0
+        for dirpath, _dirs, files in os.walk(self.shm_dir):
+            for name in files:
+                try:
+                    used += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                except OSError:
+                    pass
+        return used
+
+    def is_shm(self, mount: str) -> bool:
+        return self._shm is not None and mount == self._shm
+
+    def current_guest_path(self, host_fd: int) -> str | None:
+        """Where an open object is now, as a guest path (None: not in the guest's tree):
+        a descriptor follows its object through renames, never a path looked up again."""
+        try:
+            real = os.readlink(f"/proc/self/fd/{host_fd}")
+        except OSError:
+            return None
+        if not real.startswith("/") or real.endswith(" (deleted)"):
+            return None
+        return self.guest_path_of_host(real)
 
     def host_path(self, guest: str) -> str:
         if guest == SHM_GUEST or guest.startswith(SHM_GUEST + "/"):
@@ -152,6 +191,14 @@ class Vfs:
                     links += 1
                     if links > MAXSYMLINKS:
                         raise KernelError(E.ELOOP)
+                    obj_fd = _object_host_fd(entry.obj)
+                    if obj_fd >= 0:  # a magic link: the object the descriptor holds
+                        now = self.current_guest_path(obj_fd)
+                        if now is None:
+                            raise KernelError(E.ENOENT)  # outside the guest's tree
+                        todo = now.split("/") + todo
+                        done = []
+                        continue
                     if not entry.target.startswith("/"):
                         if last:
                             return Node("/" + "/".join(cand), None, entry)

@@ -30,7 +30,8 @@ def sys_fchmodat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
         raise KernelError(E.EINVAL)
     path = path_arg(t, path_addr)
     if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
-        return sys_fchmod(k, t, dirfd, mode)
+        f = _writable_host_file(k, t, dirfd, by_path=True)
+        return host_op(os.chmod, _fd_path(f), mode & 0o7777)
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
     if node.lstat is not None and stat.S_ISLNK(node.lstat.st_mode):
         raise KernelError(E.EOPNOTSUPP)  # a symlink's mode does not change
@@ -46,13 +47,21 @@ def sys_chmod(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_fchmodat2(k, t, F.AT_FDCWD, path_addr, mode, 0)
 
 
-def _writable_host_file(k: Kernel, t: Task, fd: int) -> HostFile:
+def _writable_host_file(k: Kernel, t: Task, fd: int, by_path: bool = False) -> HostFile:
     """An fd whose inode may change: mnt_want_write_file() says EROFS otherwise. The
-    open file knows its mount (decided on the object when it was opened)."""
+    open file knows its mount (decided on the object when it was opened). An O_PATH
+    descriptor serves only the path calls (AT_EMPTY_PATH): fdget() refuses it (EBADF)."""
     f = t.proc.files.get(fd)
+    if f.flags & F.O_PATH and not by_path:
+        raise KernelError(E.EBADF)
     if not isinstance(f, HostFile) or not f.mount_rw or f.fd < 0:
         raise KernelError(E.EROFS)
     return f
+
+
+def _fd_path(f: HostFile) -> str:
+    """The host's name for the object an fd holds (works for O_PATH descriptors too)."""
+    return f"/proc/self/fd/{f.fd}"
 
 
 def sys_fchmod(k: Kernel, t: Task, fd: int, mode: int) -> int:
@@ -70,7 +79,8 @@ def sys_fchownat(k: Kernel, t: Task, dirfd: int, path_addr: int, uid: int, gid: 
         raise KernelError(E.EINVAL)
     path = path_arg(t, path_addr)
     if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
-        return sys_fchown(k, t, dirfd, uid, gid)
+        f = _writable_host_file(k, t, dirfd, by_path=True)
+        return host_op(os.chown, _fd_path(f), _host_id(uid), _host_id(gid))
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
     require_writable(k, node)
     if flags & F.AT_SYMLINK_NOFOLLOW:
@@ -104,7 +114,7 @@ def _set_times(target: Node | HostFile,
     the resolved entry (not followed again on the host) or an open file."""
     host: int | str
     if isinstance(target, HostFile):
-        host, follow = target.fd, True
+        host, follow = _fd_path(target), True
     else:
         if target.host is None:
             raise KernelError(E.EROFS)  # an emulated object: its times are not settable
@@ -136,9 +146,10 @@ def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int
         if flags:  # do_utimes_fd()
             raise KernelError(E.EINVAL)
         return _writable_host_file(k, t, dirfd)
-    else:
-        node = resolve_at(k, t, dirfd, path_arg(t, path_addr),
-                          follow=not flags & F.AT_SYMLINK_NOFOLLOW)
+    path = path_arg(t, path_addr)
+    if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
+        return _writable_host_file(k, t, dirfd, by_path=True)
+    node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
     require_writable(k, node)
     return node
 

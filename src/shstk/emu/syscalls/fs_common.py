@@ -50,10 +50,23 @@ def base_dir(k: Kernel, t: Task, dirfd: int, path: str) -> str:
     dirfd = dirfd
     if dirfd == F.AT_FDCWD:
         return t.proc.fs.cwd
-    f = t.proc.files.get(dirfd)
-    if f.getdents() is None and not isinstance(f, SyntheticDir):
+    return dir_of_fd(k, t.proc.files.get(dirfd))
+
+
+def dir_of_fd(k: Kernel, f: OpenFile) -> str:
+    """The guest path of the directory an fd holds, now: the object it was opened on (a
+    directory renamed since is followed), never the path it was opened by."""
+    if isinstance(f, SyntheticDir):
+        return f.path
+    if not f.is_directory():
         raise KernelError(E.ENOTDIR)
-    return f.path
+    host_fd = f.host_fd()
+    if host_fd < 0:
+        return f.path
+    where = k.vfs.current_guest_path(host_fd)
+    if where is None:
+        raise KernelError(E.ENOENT)  # removed, or not in the guest's tree
+    return where
 
 
 def resolve_at(k: Kernel, t: Task, dirfd: int, path: str, *, follow: bool = True,

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import HostFile
 from shstk.emu.kernel.vfs import Node
 from shstk.emu.syscalls.fs_common import (
+    dir_of_fd,
     host_op,
     last_type,
     path_arg,
@@ -53,10 +55,7 @@ def _require_dir(node: Node) -> None:
 
 
 def sys_fchdir(k: Kernel, t: Task, fd: int) -> int:
-    f = t.proc.files.get(fd)
-    if f.getdents() is None:
-        raise KernelError(E.ENOTDIR)
-    t.proc.fs.cwd = f.path
+    t.proc.fs.cwd = dir_of_fd(k, t.proc.files.get(fd))
     return 0
 
 
@@ -129,11 +128,13 @@ def sys_mkdir(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_mkdirat(k, t, F.AT_FDCWD, path_addr, mode)
 
 
-def _existing_entry(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
+def _existing_entry(k: Kernel, t: Task, dirfd: int, path: str, rmdir: bool = False) -> Node:
     """mnt_want_write() comes before the last component is looked up: on a read-only
     file system unlink and rename fail with EROFS even for a name that does not exist.
     The directory's mount is asked, never the object a final symlink points at."""
     node = resolve_at(k, t, dirfd, path, follow=False, must_exist=False)
+    if node.proc is not None and node.proc.kind == "link" and rmdir:
+        raise KernelError(E.ENOTDIR)  # /proc/self/cwd: a link, not a directory
     require_entry_writable(k, node)
     if not node.exists:
         raise KernelError(E.ENOENT)
@@ -150,7 +151,9 @@ def sys_unlinkat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> 
             raise KernelError({"dot": E.EINVAL, "dotdot": E.ENOTEMPTY}.get(kind, E.EBUSY))
     elif kind != "norm":
         raise KernelError(E.EISDIR)
-    node = _existing_entry(k, t, dirfd, path)
+    if flags & F.AT_REMOVEDIR and path.rstrip("/"):
+        path = path.rstrip("/")  # do_rmdir() never follows the last component
+    node = _existing_entry(k, t, dirfd, path, bool(flags & F.AT_REMOVEDIR))
     if k.vfs.is_mount_point(node):
         raise KernelError(E.EBUSY)
     return host_op(os.rmdir if flags & F.AT_REMOVEDIR else os.unlink, node.host)
@@ -164,9 +167,16 @@ def sys_rmdir(k: Kernel, t: Task, path_addr: int) -> int:
     return sys_unlinkat(k, t, F.AT_FDCWD, path_addr, F.AT_REMOVEDIR)
 
 
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+
+
 def sys_renameat2(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
                   new_addr: int, flags: int) -> int:
-    if flags:
+    """do_renameat2(): flags, both parents, EXDEV across mounts, then mnt_want_write
+    (EROFS), then the names (ENOENT/EEXIST), then mount points (EBUSY)."""
+    flags &= 0xFFFFFFFF
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or (
+            flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)):
         raise KernelError(E.EINVAL)
     old, new = path_arg(t, old_addr), path_arg(t, new_addr)
     if last_type(old) != "norm" or last_type(new) != "norm":
@@ -178,9 +188,28 @@ def sys_renameat2(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
     require_entry_writable(k, src)
     if not src.exists:
         raise KernelError(E.ENOENT)
+    if flags & RENAME_NOREPLACE and dst.exists:
+        raise KernelError(E.EEXIST)
+    if flags & RENAME_EXCHANGE and not dst.exists:
+        raise KernelError(E.ENOENT)
     if k.vfs.is_mount_point(src) or k.vfs.is_mount_point(dst):
         raise KernelError(E.EBUSY)
-    return host_op(os.rename, src.host, dst.host)
+    if flags & RENAME_WHITEOUT:
+        raise KernelError(E.EINVAL)  # no whiteouts on the host's behalf
+    a, b = src.host, dst.host
+    assert a is not None and b is not None
+    if flags & RENAME_EXCHANGE:
+        if os.path.realpath(a) == os.path.realpath(b):
+            return 0
+        tmp = f"{a}.shstk-xchg-{os.getpid()}"
+        host_op(os.rename, a, tmp)
+        try:
+            host_op(os.rename, b, a)
+        except KernelError:
+            os.rename(tmp, a)
+            raise
+        return host_op(os.rename, tmp, b)
+    return host_op(os.rename, a, b)
 
 
 def sys_renameat(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
@@ -209,7 +238,10 @@ def sys_linkat(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int, new_
                flags: int) -> int:
     if flags & ~(F.AT_SYMLINK_FOLLOW | F.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
-    src = resolve_at(k, t, olddir, path_arg(t, old_addr),
+    old_path = path_arg(t, old_addr)
+    if not old_path and flags & F.AT_EMPTY_PATH and olddir != F.AT_FDCWD:
+        return _link_fd(k, t, olddir, newdir, path_arg(t, new_addr))
+    src = resolve_at(k, t, olddir, old_path,
                      follow=bool(flags & F.AT_SYMLINK_FOLLOW))
     dst = new_entry(k, t, newdir, path_arg(t, new_addr))
     # do_linkat(): both names on one mount, else EXDEV; the source is the object itself
@@ -220,6 +252,21 @@ def sys_linkat(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int, new_
     old, new = src.host, dst.host
     assert new is not None
     return host_op(lambda: os.link(old, new, follow_symlinks=False))
+
+
+def _link_fd(k: Kernel, t: Task, fd: int, newdir: int, new: str) -> int:
+    """linkat(fd, "", ..., AT_EMPTY_PATH): a name for the object the fd holds (an
+    O_TMPFILE file, say), on the fd's own mount only (EXDEV otherwise)."""
+    f = t.proc.files.get(fd)
+    dst = new_entry(k, t, newdir, new)
+    host_fd = f.host_fd()
+    if host_fd < 0 or not isinstance(f, HostFile) or f.mount != k.vfs.entry_mount(dst):
+        raise KernelError(E.EXDEV)
+    if f.is_directory():
+        raise KernelError(E.EPERM)
+    target = dst.host
+    assert target is not None
+    return host_op(lambda: os.link(f"/proc/self/fd/{host_fd}", target, follow_symlinks=True))
 
 
 def sys_link(k: Kernel, t: Task, old_addr: int, new_addr: int) -> int:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
-from shstk.emu.kernel.devices import HOST_TTY, Device, DeviceFile
+from shstk.emu.kernel.devices import HOST_TTY, CappedFile, Device, DeviceFile
 from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.fifo import FifoRdwr, PendingEnd
 from shstk.emu.kernel.files import HostFile, OpenFile, SyntheticDir, SyntheticFile
 from shstk.emu.kernel.pipe import Pipe, PipeEnd
 from shstk.emu.kernel.task import Wait
-from shstk.emu.kernel.vfs import Node
+from shstk.emu.kernel.vfs import SHM_SIZE, Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 
 if TYPE_CHECKING:
@@ -62,9 +63,42 @@ def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile
     except OSError as exc:
         raise KernelError(exc.errno or E.EIO) from None
     status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
-    f = HostFile(node.guest, status, fd, node.host)
-    f.mount_rw = k.vfs.may_write(Node(node.guest, node.host, exists=True))
+    return _host_file(k, node.guest, status, fd, node.host)
+
+
+def _host_file(k: Kernel, guest: str, status: int, fd: int, host: str) -> HostFile:
+    """An open host object, told the mount it lies on (from the object, not a path)."""
+    mount = k.vfs.object_mount(Node(guest, host, exists=True))
+    f: HostFile
+    if k.vfs.is_shm(mount):
+        f = CappedFile(guest, status, fd, host, lambda: SHM_SIZE - k.vfs.shm_used())
+    else:
+        f = HostFile(guest, status, fd, host)
+    f.mount = mount
+    f.mount_rw = k.vfs.writable_mount(mount)
     return f
+
+
+def _open_tmpfile(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
+    """O_TMPFILE: an unnamed file in a directory (vfs_tmpfile: the mount is asked)."""
+    acc = flags & F.O_ACCMODE
+    if acc not in (F.O_WRONLY, F.O_RDWR):
+        raise KernelError(E.EINVAL)
+    node = resolve_at(k, t, dirfd, path)
+    if node.host is None or node.lstat is None or not st.S_ISDIR(node.lstat.st_mode):
+        raise KernelError(E.ENOTDIR if node.proc is None or node.proc.kind != "dir"
+                          else E.EROFS)
+    require_writable(k, node)
+    host_flags = os.O_TMPFILE | acc | os.O_CLOEXEC | (os.O_EXCL if flags & F.O_EXCL else 0)
+    try:
+        fd = os.open(node.host, host_flags, mode & ~t.proc.fs.umask & 0o7777)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.EIO) from None
+    status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC |
+                       F.O_TMPFILE)
+    f = _host_file(k, node.guest, status | acc, fd, node.host)
+    f.path = f"{node.guest.rstrip('/')}/#{os.fstat(fd).st_ino} (deleted)"
+    return t.proc.files.install(f, cloexec=bool(flags & F.O_CLOEXEC))
 
 
 def _terminal(node: Node) -> bool:
@@ -96,7 +130,7 @@ def reopen(k: Kernel, obj: OpenFile, flags: int) -> OpenFile:
     status = flags & ~(F.O_CREAT | F.O_EXCL | F.O_TRUNC | F.O_NOCTTY | F.O_CLOEXEC)
     if isinstance(obj, PipeEnd):
         if acc == F.O_RDWR:
-            raise KernelError(E.EINVAL)
+            return FifoRdwr(obj.pipe, status)
         return PipeEnd(obj.pipe, status, write_end=acc == F.O_WRONLY)
     if isinstance(obj, DeviceFile):
         return DeviceFile(obj.device, status)
@@ -143,7 +177,7 @@ def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode:
     flags &= 0xFFFFFFFF
     path = path_arg(t, path_addr)
     if flags & F.O_TMPFILE == F.O_TMPFILE:
-        raise KernelError(E.EOPNOTSUPP)
+        return _open_tmpfile(k, t, dirfd, path, flags, mode)
     follow = not flags & F.O_NOFOLLOW or bool(flags & F.O_PATH)
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.O_NOFOLLOW,
                     must_exist=not flags & F.O_CREAT)
@@ -170,7 +204,10 @@ def _open_fifo(k: Kernel, t: Task, node: Node, flags: int) -> int:
     cloexec = bool(flags & F.O_CLOEXEC)
     if wait is None:
         return t.proc.files.install(end, cloexec=cloexec)
-    raise Blocked(Wait(wait, "fifo"), lambda: t.proc.files.install(end, cloexec=cloexec))
+    pending = PendingEnd(end)
+    del end  # only the sleep holds it: dropped unfinished, its count goes back
+    raise Blocked(Wait(wait, "fifo"),
+                  lambda: t.proc.files.install(pending.take(), cloexec=cloexec))
 
 
 def sys_open(k: Kernel, t: Task, path_addr: int, flags: int, mode: int) -> int:
