@@ -1,0 +1,39 @@
+"""The behaviours the kernel's shadow-stack selftest (SPEC.md §16) relies on beyond the
+shadow stack itself, each shown by one of our own programs in tests/guest/selftest/:
+
+- ia32.c: `int $0x80` from 64-bit code enters the ia32 table (its numbers, EBX.. argument
+  registers, 32-bit structures, ENOSYS elsewhere); a handler installed with the compat
+  sigaction gets an ia32 frame, and the return to 32-bit code with SSP above 4 GiB is #GP:
+  SIGSEGV, SI_KERNEL, trapno 13.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from shstkrun import ENGINES, run_guest
+
+GUEST = Path(__file__).parent / "guest" / "selftest"
+
+
+def _build(build, name: str, *flags: str) -> Path:
+    return build(GUEST / f"{name}.c", flags=("-O2", "-no-pie", *flags), name=f"selftest-{name}")
+
+
+def _run(prog: Path, engine: str, *options: str):
+    proc = run_guest(prog, options=["--shstk", "off", *options], engine=engine, timeout=120)
+    return proc, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ia32_entry_and_compat_return(build, engine):
+    prog = _build(build, "ia32", "-static")
+    proc, out, err = _run(prog, engine)
+    lines = out.splitlines()
+    assert "hello from int80" in lines, out + err
+    for part in ("write", "getpid", "enosys", "brk", "mmap2", "sigprocmask", "sigaction32",
+                 "compat-gp"):
+        assert any(line.startswith(f"ok {part}") for line in lines), out + err
+    assert not [line for line in lines if line.startswith("FAIL")], out + err
+    assert proc.returncode == 0, out + err
