@@ -5,6 +5,9 @@ shadow stack itself, each shown by one of our own programs in tests/guest/selfte
   registers, 32-bit structures, ENOSYS elsewhere); a handler installed with the compat
   sigaction gets an ia32 frame, and the return to 32-bit code with SSP above 4 GiB is #GP:
   SIGSEGV, SI_KERNEL, trapno 13.
+- uffd.c: userfaultfd in MISSING mode; loads, stores and WRSS on a registered page with
+  no page yet sleep until another thread answers the message (COPY, ZEROPAGE); EEXIST,
+  DONTNEED makes the page missing again, UNREGISTER, a fork child is not registered.
 """
 
 from __future__ import annotations
@@ -37,3 +40,20 @@ def test_ia32_entry_and_compat_return(build, engine):
         assert any(line.startswith(f"ok {part}") for line in lines), out + err
     assert not [line for line in lines if line.startswith("FAIL")], out + err
     assert proc.returncode == 0, out + err
+
+
+def _assert_ok(proc, out: str, err: str, parts: list[str]) -> None:
+    lines = out.splitlines()
+    for part in parts:
+        assert any(line.startswith(f"ok {part}") for line in lines), (part, out + err)
+    assert not [line for line in lines if line.startswith("FAIL")], out + err
+    assert proc.returncode == 0, out + err
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_userfaultfd_missing_mode(build, engine):
+    prog = _build(build, "uffd", "-static", "-pthread")
+    proc, out, err = _run(prog, engine)
+    _assert_ok(proc, out, err, ["read-before-api", "api", "nothing-pending",
+                                "register-unaligned", "load", "present", "store",
+                                "unregister", "fork-child-unregistered", "wrss"])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import shstk as A
 from shstk.abi import signals as S
+from shstk.emu.kernel import userfaultfd
 from shstk.emu.kernel.signal import SigInfo
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 def handle_fault(k: Kernel, t: Task, fault: CpuFault) -> None:
     """An instruction faulted: the signal Linux would send (SPEC.md §11, §14)."""
+    if userfaultfd.user_fault(k, t, fault):
+        return  # the thread sleeps until a userfaultfd reader resolves the page
     info = fault_siginfo(k, t, fault)
     if info is None:
         return

@@ -28,6 +28,7 @@ from shstk.emu.syscalls import (
     signal,
     thread,
     time,
+    uffd_perf,
 )
 from shstk.emu.syscalls.spec import Syscall, error, partial, supported
 
@@ -373,7 +374,8 @@ ENTRIES: list[Syscall] = [
     _E(321, "bpf", E.EPERM, "not emulated"),
     _P(322, "execveat", process.sys_execveat, "absolute paths and AT_FDCWD only",
        "dirfd, path, argv, p, atflags", restart="never"),
-    _E(323, "userfaultfd", E.ENOSYS, "userfaultfd is not emulated (the selftest skips)"),
+    _P(323, "userfaultfd", uffd_perf.sys_userfaultfd, "MISSING mode on private anonymous "
+       "and shadow-stack memory; no WP/MINOR modes, no UFFD_FEATURE_* events", "x32"),
     _S(324, "membarrier", thread.sys_membarrier, "i32, x32, i32"),
     _S(325, "mlock2", mm.sys_mlock2, "p, u, x32"),
     _S(326, "copy_file_range", fs_rw.sys_copy_file_range, "fd, p, fd, p, u, x"),
