@@ -8,6 +8,10 @@ shadow stack itself, each shown by one of our own programs in tests/guest/selfte
 - uffd.c: userfaultfd in MISSING mode; loads, stores and WRSS on a registered page with
   no page yet sleep until another thread answers the message (COPY, ZEROPAGE); EEXIST,
   DONTNEED makes the page missing again, UNREGISTER, a fork child is not registered.
+- uprobe.c: the uprobe PMU (its /sys nodes, and nothing else of the host's /sys), a
+  uprobe and a uretprobe counting calls of a function run with shadow stacks on (the
+  return hijack rewrites the shadow-stack slot too), the `[uprobes]` page, the uretprobe
+  system call outside the trampoline is SIGILL, other PMUs are ENOENT.
 """
 
 from __future__ import annotations
@@ -57,3 +61,12 @@ def test_userfaultfd_missing_mode(build, engine):
     _assert_ok(proc, out, err, ["read-before-api", "api", "nothing-pending",
                                 "register-unaligned", "load", "present", "store",
                                 "unregister", "fork-child-unregistered", "wrss"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_uprobe_pmu_and_uretprobe_with_shadow_stack(build, engine):
+    prog = _build(build, "uprobe")  # dynamic, as the selftest is built
+    proc, out, err = _run(prog, engine)
+    _assert_ok(proc, out, err, ["sysfs", "sysfs-only-ours", "no-hardware-pmu", "open",
+                                "returns", "counts", "uprobes-page", "closed",
+                                "uretprobe-elsewhere-sigill"])

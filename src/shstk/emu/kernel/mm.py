@@ -191,7 +191,7 @@ class AddressSpace(UnmappedArea):
         v.block.release()
         if v.shadow_stack:
             del self._shadow[v.start]
-            if self.engine_live:
+            if self.engine_live and not v.flags & VM_UFFD_ABSENT:
                 self.cpu.remove_region(v.start)
 
     def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:

@@ -48,11 +48,14 @@ class Node:
 
 class Vfs:
     def __init__(self, sysroot: str = "/", rw_dirs: tuple[str, ...] = (),
-                 proc_lookup: Callable[[list[str], object], ProcEntry | None] | None = None
+                 proc_lookup: Callable[[list[str], object], ProcEntry | None] | None = None,
+                 sys_lookup: Callable[[list[str], object], ProcEntry | None] | None = None
                  ) -> None:
         self.sysroot = os.path.realpath(sysroot)
         self.rw_dirs = tuple(os.path.realpath(d) for d in rw_dirs)
         self.proc_lookup = proc_lookup
+        # the synthetic trees: /proc (procfs.py) and /sys (sysfs.py); no host node leaks
+        self.synthetic = {"proc": proc_lookup, "sys": sys_lookup}
 
     def host_path(self, guest: str) -> str:
         if self.sysroot == "/":
@@ -93,8 +96,9 @@ class Vfs:
                 raise KernelError(E.ENAMETOOLONG)
             last = not any(c not in ("", ".") for c in todo)
             cand = [*done, comp]
-            if cand[0] == "proc" and self.proc_lookup is not None:
-                entry = self.proc_lookup(cand[1:], task)
+            lookup = self.synthetic.get(cand[0])
+            if lookup is not None:
+                entry = lookup(cand[1:], task)
                 if entry is None:
                     if len(cand) == 1:
                         done = cand
@@ -153,8 +157,9 @@ class Vfs:
                     raise KernelError(E.ENOTDIR)
                 return Node("/" + "/".join(done), host, lstat=lst)
         guest = "/" + "/".join(done)
-        if done and done[0] == "proc" and self.proc_lookup is not None:
-            entry = self.proc_lookup(done[1:], task)
+        lookup = self.synthetic.get(done[0]) if done else None
+        if lookup is not None:
+            entry = lookup(done[1:], task)
             if entry is not None and entry.kind != "host":
                 return Node(guest, None, entry)
         host = self.host_path(guest)
