@@ -46,6 +46,17 @@ def test_ia32_entry_and_compat_return(build, engine):
     assert proc.returncode == 0, out + err
 
 
+def test_ia32_handler_that_would_run_ends_the_run(build):
+    """Without shadow stacks the ia32 handler's 32-bit code would really run: the
+    emulator says so in one line and ends (status 124), never running it wrongly."""
+    prog = _build(build, "ia32", "-static")
+    proc = run_guest(prog, "noshstk", options=["--shstk", "off"], timeout=120)
+    out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    assert "32-bit code would have to run" in err, out + err
+    assert "FAIL" not in out, out + err
+    assert proc.returncode == 124, out + err
+
+
 def _assert_ok(proc, out: str, err: str, parts: list[str]) -> None:
     lines = out.splitlines()
     for part in parts:
