@@ -52,6 +52,7 @@ class FakeEngine:
         self.exit_phys = 0
         self.tlb_flushes = 0
         self.invalidated: list[tuple[int, int]] = []
+        self.probes: dict[int, Callable[[int], None]] = {}
         self.stop_requested = False
         self.results: list[RunResult] = []  # what the next runs return
         self.closed = False
@@ -146,6 +147,12 @@ class FakeEngine:
 
     def invalidate_code(self, start: int, end: int) -> None:
         self.invalidated.append((start, end))
+
+    def set_probe(self, addr: int, handler: Callable[[int], None]) -> None:
+        self.probes[addr] = handler
+
+    def clear_probe(self, addr: int) -> None:
+        self.probes.pop(addr, None)
 
     def close(self) -> None:
         self.closed = True

@@ -21,7 +21,7 @@ SYSCALLS_DIR = Path(kinds.__file__).resolve().parent
 # The highest x86-64 number in Linux 6.18 (file_setattr). shstk.abi.syscalls.NAMES lacks
 # 335 uretprobe (6.11) and 336 uprobe (6.16); they are expected once NAMES has them.
 LINUX_6_18_LAST = 469
-NOT_IN_NAMES_YET = {335: "uretprobe", 336: "uprobe"}
+NOT_IN_NAMES_YET: dict[int, str] = {}
 # 335..423 are unused on x86-64 (the gap up to the common numbers of 424 onwards).
 UNUSED = set(range(337, 424))
 

@@ -85,6 +85,7 @@ class Cpu:
         self._hook_error: BaseException | None = None
         self._stop_requested = False
         self._cet_hooks: dict[int, int] = {}  # site -> hook handle
+        self._probes: dict[int, tuple[int, Callable[[int], None]]] = {}  # uprobes
         self._cpuid = CpuidTable(cr4_cet)
         self.read_code: Callable[[int, int], bytes] = lambda addr, size: b""
         self.operands = Operands(lambda: self.read_code, self.reg)
@@ -429,6 +430,32 @@ class Cpu:
             self.uc.ctl_remove_cache(start, end)
         except UC.UcError:
             pass
+
+    # --- probes (uprobes: the kernel runs a handler before an instruction) --------------
+    def set_probe(self, addr: int, handler: Callable[[int], None]) -> None:
+        old = self._probes.pop(addr, None)
+        if old is not None:
+            self.uc.hook_del(old[0])
+        handle = self.uc.hook_add(UC.UC_HOOK_CODE, self._on_probe, None, addr, addr)
+        self._probes[addr] = (handle, handler)
+        self.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
+
+    def clear_probe(self, addr: int) -> None:
+        old = self._probes.pop(addr, None)
+        if old is not None:
+            self.uc.hook_del(old[0])
+            self.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
+
+    def _on_probe(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
+        probe = self._probes.get(addr)
+        if probe is None:
+            return
+        try:
+            probe[1](addr)
+        except CpuFault as fault:
+            self._abort(fault)
+        except BaseException as exc:  # re-raised by run()
+            self._hook_failed(exc)
 
     def _on_cet_nop(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
         try:

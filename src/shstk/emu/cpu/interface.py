@@ -152,6 +152,13 @@ class Engine(Protocol):
         """Code in [start, end) changed or went away: forget what was decoded there."""
         ...
 
+    def set_probe(self, addr: int, handler: Callable[[int], None]) -> None:
+        """Call `handler(addr)` each time the instruction at `addr` is about to run
+        (uprobes); the handler may change registers and memory, or raise CpuFault."""
+        ...
+
+    def clear_probe(self, addr: int) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -184,5 +191,6 @@ class DebugControl(Protocol):
 ENGINE_METHODS = ("reg", "set_reg", "syscall_args", "dump_regs", "load_regs", "gprs",
                   "save_context", "restore_context", "save_thread", "load_thread", "run",
                   "request_stop", "cpuid", "map_physical", "attach_mm", "vma_set", "vma_del",
-                  "add_region", "remove_region", "flush_tlb", "invalidate_code", "close")
+                  "add_region", "remove_region", "flush_tlb", "invalidate_code", "set_probe",
+                  "clear_probe", "close")
 ENGINE_PROPERTIES = ("rip", "ssp", "cet", "insns", "engine_name", "current", "read_code")

@@ -72,6 +72,9 @@ class SyscallLayer(Protocol):
     def dispatch(self, k: Kernel, t: Task) -> None:
         """Decode the SYSCALL that `t` just executed, run its handler, set RAX."""
 
+    def dispatch_ia32(self, k: Kernel, t: Task) -> None:
+        """The same for `int $0x80` (the ia32 table, EBX..EBP arguments)."""
+
     def trace_resumed(self, k: Kernel, t: Task, result: int | None, *,
                       interrupted: bool = False) -> None:
         """strace: a sleeping call of `t` completed (or was interrupted)."""
@@ -88,6 +91,9 @@ class NoSyscalls:
     """A kernel without a system-call layer (in-process kernel tests): every call ENOSYS."""
 
     def dispatch(self, k: Kernel, t: Task) -> None:
+        t.cpu.set_reg("rax", (1 << 64) - 38)
+
+    def dispatch_ia32(self, k: Kernel, t: Task) -> None:
         t.cpu.set_reg("rax", (1 << 64) - 38)
 
     def trace_resumed(self, k: Kernel, t: Task, result: int | None, *,

@@ -35,6 +35,7 @@ from shstk.emu.kernel.procfs import ProcFs
 from shstk.emu.kernel.profile import Profile, get_profile
 from shstk.emu.kernel.signal import SignalFrames
 from shstk.emu.kernel.signalops import SignalOps
+from shstk.emu.kernel.sysfs import SysFs
 from shstk.emu.kernel.task import (
     FsInfo,
     Process,
@@ -59,7 +60,8 @@ class Kernel:
         self._engine_factory = engine_factory
         self.profile: Profile = get_profile(opts.kernel)
         self.procfs = ProcFs(self)
-        self.vfs = Vfs(opts.sysroot, tuple(opts.rw), proc_lookup=self.procfs.lookup)
+        self.vfs = Vfs(opts.sysroot, tuple(opts.rw), proc_lookup=self.procfs.lookup,
+                       sys_lookup=SysFs(self).lookup)
         self.processes: dict[int, Process] = {}
         self.tasks: dict[int, Task] = {}
         self._next_pid = 1000

@@ -56,6 +56,8 @@ from shstk.emu.kernel.vma import (
     VM_READ,
     VM_SHADOW_STACK,
     VM_SHARED,
+    VM_UFFD_ABSENT,
+    VM_UFFD_MISSING,
     VM_WIPEONFORK,
     VM_WRITE,
     VMFLAG_MNEMONICS,
@@ -166,7 +168,7 @@ class AddressSpace(UnmappedArea):
             self.cpu.vma_set(*entry)
         if v.shadow_stack:
             self._shadow[v.start] = v
-            if self.engine_live:
+            if self.engine_live and not v.flags & VM_UFFD_ABSENT:
                 self.cpu.add_region(Region(v.start, v.end, v.host, bool(v.flags & VM_WRITE)))
 
     def _remove(self, v: Vma, *, release_pages: bool = True, flush: bool = True) -> None:
@@ -189,7 +191,7 @@ class AddressSpace(UnmappedArea):
         v.block.release()
         if v.shadow_stack:
             del self._shadow[v.start]
-            if self.engine_live:
+            if self.engine_live and not v.flags & VM_UFFD_ABSENT:
                 self.cpu.remove_region(v.start)
 
     def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:
@@ -323,9 +325,14 @@ class AddressSpace(UnmappedArea):
 
     def discard(self, start: int, end: int) -> None:
         """MADV_DONTNEED on a mapped range: anonymous memory reads back as zero."""
+        missing = []
         for v in self.overlapping(start, end):
             lo, hi = max(v.start, start), min(v.end, end)
             hostmem.discard(v.host + (lo - v.start), hi - lo)
+            if v.flags & VM_UFFD_MISSING:  # userfaultfd.py: those pages are missing again
+                missing.append((lo, hi))
+        for lo, hi in missing:
+            self.set_flags(lo, hi, VM_UFFD_ABSENT)
 
     def resize(self, v: Vma, new_start: int, new_end: int) -> Vma:
         """Grow a heap or stack VMA inside its host reservation (brk, stack growth)."""

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from shstk.emu.kernel import hostmem
 from shstk.emu.kernel.vma import (
     VM_DONTCOPY,
+    VM_UFFD_ABSENT,
+    VM_UFFD_MISSING,
     VM_WIPEONFORK,
     HostBlock,
     Vma,
@@ -42,7 +44,9 @@ def copy_address_space(parent: AddressSpace, child: AddressSpace) -> None:
             else:
                 nb = copy_private_block(v.block, child.pm, _data_ranges(parent, v.block))
             copies[id(v.block)] = nb
-        nv = Vma(v.start, v.end, v.flags, nb, v.offset, v.file, v.pgoff, v.name, v.anon_name)
+        # no UFFD_FEATURE_EVENT_FORK: the child's memory is not registered (dup_userfaultfd)
+        nv = Vma(v.start, v.end, v.flags & ~(VM_UFFD_MISSING | VM_UFFD_ABSENT), nb, v.offset,
+                 v.file, v.pgoff, v.name, v.anon_name)
         if v.flags & VM_WIPEONFORK and not v.block.shared:
             hostmem.discard(nv.host, nv.size)
         child._insert(nv)

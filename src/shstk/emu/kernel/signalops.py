@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import signals as S
-from shstk.emu.kernel import ptrace
+from shstk.emu.kernel import ptrace, signal_ia32
 from shstk.emu.kernel.crash import capture
 from shstk.emu.kernel.entry import Death
 from shstk.emu.kernel.errors import KernelError
@@ -213,7 +213,10 @@ class SignalOps:
         oldmask = t.saved_mask if t.saved_mask is not None else t.blocked
         t.saved_mask = None
         try:
-            self.k.frames.setup(t, info, act, oldmask)
+            if act.flags & signal_ia32.SA_IA32_ABI:  # installed by the ia32 sigaction
+                signal_ia32.setup_frame(self.k, t, info, act, oldmask)
+            else:
+                self.k.frames.setup(t, info, act, oldmask)
         except KernelError:
             # signal_setup_done() failure: force SIGSEGV (fatal when it is SIGSEGV itself)
             if sig == S.SIGSEGV:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shstk.abi import errno as E
 from shstk.abi import shstk as A
 from shstk.abi import signals as S
+from shstk.emu.kernel import userfaultfd
 from shstk.emu.kernel.signal import SigInfo
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 def handle_fault(k: Kernel, t: Task, fault: CpuFault) -> None:
     """An instruction faulted: the signal Linux would send (SPEC.md §11, §14)."""
+    if userfaultfd.user_fault(k, t, fault):
+        return  # the thread sleeps until a userfaultfd reader resolves the page
     info = fault_siginfo(k, t, fault)
     if info is None:
         return
@@ -52,10 +54,8 @@ def fault_siginfo(k: Kernel, t: Task, fault: CpuFault) -> SigInfo | None:
     if trap in (16, 19):
         return SigInfo(S.SIGFPE, 0, addr=fault.rip, trapno=trap, fault=fault)
     if trap == 0x80:
-        # int $0x80 from 64-bit code enters the ia32 system-call table, not modelled
-        k.say_once("int80", "int $0x80 (32-bit system calls) is not emulated; "
-                      "returning -ENOSYS")
-        t.cpu.set_reg("rax", -E.ENOSYS)
+        # int $0x80 from 64-bit code enters the ia32 system-call table (RIP is past it)
         t.cpu.rip = fault.rip
+        k.syscalls.dispatch_ia32(k, t)
         return None
     return SigInfo(S.SIGSEGV, S.SI_KERNEL, addr=0, trapno=trap, fault=fault)

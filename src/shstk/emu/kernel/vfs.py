@@ -76,11 +76,14 @@ def _object_host_fd(obj: object) -> int:
 
 class Vfs:
     def __init__(self, sysroot: str = "/", rw_dirs: tuple[str, ...] = (),
-                 proc_lookup: Callable[[list[str], object], ProcEntry | None] | None = None
+                 proc_lookup: Callable[[list[str], object], ProcEntry | None] | None = None,
+                 sys_lookup: Callable[[list[str], object], ProcEntry | None] | None = None
                  ) -> None:
         self.sysroot = os.path.realpath(sysroot)
         self.rw_dirs = tuple(os.path.realpath(d) for d in rw_dirs)
         self.proc_lookup = proc_lookup
+        # the synthetic trees: /proc (procfs.py) and /sys (sysfs.py); no host node leaks
+        self.synthetic = {"proc": proc_lookup, "sys": sys_lookup}
         self._shm: str | None = None
         self.fifos = FifoTable()
 
@@ -180,8 +183,9 @@ class Vfs:
                     todo = target.split("/") + todo
                     done = []
                     continue
-            if cand[0] == "proc" and self.proc_lookup is not None:
-                entry = self.proc_lookup(cand[1:], task)
+            lookup = self.synthetic.get(cand[0])
+            if lookup is not None:
+                entry = lookup(cand[1:], task)
                 if entry is None:
                     if len(cand) == 1:
                         done = cand
@@ -248,8 +252,9 @@ class Vfs:
                     raise KernelError(E.ENOTDIR)
                 return Node("/" + "/".join(done), host, lstat=lst)
         guest = "/" + "/".join(done)
-        if done and done[0] == "proc" and self.proc_lookup is not None:
-            entry = self.proc_lookup(done[1:], task)
+        lookup = self.synthetic.get(done[0]) if done else None
+        if lookup is not None:
+            entry = lookup(done[1:], task)
             if entry is not None and entry.kind != "host":
                 return Node(guest, None, entry)
         host = self.host_path(guest)

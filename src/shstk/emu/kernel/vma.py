@@ -52,6 +52,10 @@ VM_DONTDUMP = 0x4000000
 VM_WIPEONFORK = 0x2000000
 VM_NOHUGEPAGE = 0x40000000
 VM_SHADOW_STACK = 0x1_0000_0000  # VM_HIGH_ARCH_5 on x86
+VM_UFFD_MISSING = 0x200  # registered with a userfaultfd in MISSING mode
+# emulator-internal: a page of a VM_UFFD_MISSING range with no page yet (pte_none):
+# no page-table entry, so any access faults into userfaultfd.py
+VM_UFFD_ABSENT = 1 << 60
 
 VMFLAG_MNEMONICS = (
     (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
@@ -214,6 +218,8 @@ class Vma:
         """The page-table permissions (interface.PROT_*) of this VMA's pages."""
         prot = PROT_NONE
         f = self.flags
+        if f & VM_UFFD_ABSENT:
+            return PROT_NONE
         if f & (VM_READ | VM_EXEC | VM_WRITE):
             prot |= PROT_READ  # x86 cannot map write-only or exec-only pages
         if f & VM_WRITE and not f & VM_SHADOW_STACK:

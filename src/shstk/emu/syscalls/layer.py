@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shstk.emu.syscalls import strace
 from shstk.emu.syscalls.dispatch import dispatch
+from shstk.emu.syscalls.ia32 import dispatch_ia32
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
@@ -22,6 +23,9 @@ class TableSyscalls:
 
     def dispatch(self, k: Kernel, t: Task) -> None:
         dispatch(k, t, t.cpu)
+
+    def dispatch_ia32(self, k: Kernel, t: Task) -> None:
+        dispatch_ia32(k, t)
 
     def trace_resumed(self, k: Kernel, t: Task, result: int | None, *,
                       interrupted: bool = False) -> None:

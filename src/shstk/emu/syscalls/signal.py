@@ -12,6 +12,7 @@ from shstk.emu.kernel import timers
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import NO_RESULT, Blocked
 from shstk.emu.kernel.signal import SigInfo, next_signal, pending_mask, sigbit
+from shstk.emu.kernel.signal_ia32 import SA_IA32_ABI
 from shstk.emu.kernel.task import State, Wait
 from shstk.emu.syscalls.util import i32
 
@@ -43,10 +44,11 @@ def sys_rt_sigaction(k: Kernel, t: Task, sig: int, act: int, oact: int,
         new = (handler, flags, restorer, mask)
     cur = t.proc.sighand.get(sig)
     if oact:
-        t.mm.write(oact, _SIGACTION.pack(cur.handler, cur.flags, cur.restorer, cur.mask))
+        t.mm.write(oact, _SIGACTION.pack(cur.handler, cur.flags & ~SA_IA32_ABI, cur.restorer,
+                                         cur.mask))
     if new is not None:
         cur.handler, cur.flags, cur.restorer, cur.mask = new
-        cur.flags &= ~S.SA_UNSUPPORTED
+        cur.flags &= ~(S.SA_UNSUPPORTED | SA_IA32_ABI)
         cur.mask &= ~UNBLOCKABLE_MASK
         # POSIX: setting SIG_IGN (or SIG_DFL for a default-ignored signal) discards it
         if k.signals.ignored(t.proc, sig):

@@ -30,6 +30,7 @@ from shstk.emu.syscalls import (
     signal,
     thread,
     time,
+    uffd_perf,
 )
 from shstk.emu.syscalls.spec import Syscall, error, partial, supported
 
@@ -357,7 +358,9 @@ ENTRIES: list[Syscall] = [
     _S(295, "preadv", fs_rw.sys_preadv, "fd, p, u32, loff, x"),
     _S(296, "pwritev", fs_rw.sys_pwritev, "fd, p, u32, loff, x"),
     _S(297, "rt_tgsigqueueinfo", signal.sys_rt_tgsigqueueinfo, "i32, i32, sig, p"),
-    _E(298, "perf_event_open", E.ENOSYS, "perf events (uprobes) are not emulated"),
+    _P(298, "perf_event_open", uffd_perf.sys_perf_event_open, "the uprobe PMU only "
+       "(uprobes and uretprobes on a file offset, counting); other PMUs are ENOENT",
+       "p, i32, i32, i32, x"),
     _S(299, "recvmmsg", net_msg.sys_recvmmsg, "fd, p, u32, x32, p"),
     _E(300, "fanotify_init", E.ENOSYS, "fanotify is not emulated"),
     _E(301, "fanotify_mark", E.ENOSYS, "fanotify is not emulated"),
@@ -383,7 +386,8 @@ ENTRIES: list[Syscall] = [
     _E(321, "bpf", E.EPERM, "not emulated"),
     _P(322, "execveat", process.sys_execveat, "absolute paths and AT_FDCWD only",
        "dirfd, path, argv, p, atflags", restart="never"),
-    _E(323, "userfaultfd", E.ENOSYS, "userfaultfd is not emulated (the selftest skips)"),
+    _P(323, "userfaultfd", uffd_perf.sys_userfaultfd, "MISSING mode on private anonymous "
+       "and shadow-stack memory; no WP/MINOR modes, no UFFD_FEATURE_* events", "x32"),
     _S(324, "membarrier", thread.sys_membarrier, "i32, x32, i32"),
     _S(325, "mlock2", mm.sys_mlock2, "p, u, x32"),
     _S(326, "copy_file_range", fs_rw.sys_copy_file_range, "fd, p, fd, p, u, x"),
@@ -396,6 +400,10 @@ ENTRIES: list[Syscall] = [
     _E(333, "io_pgetevents", E.ENOSYS, "Linux AIO is not emulated"),
     _P(334, "rseq", thread.sys_rseq, "registration only: threads never migrate",
        "p, u, x, x"),
+    _S(335, "uretprobe", uffd_perf.sys_uretprobe, restart="never",
+       note="made by the [uprobes] return trampoline; SIGILL from anywhere else"),
+    _P(336, "uprobe", uffd_perf.sys_uprobe, "no optimized-uprobe trampoline: always SIGILL",
+       restart="never"),
     _E(424, "pidfd_send_signal", E.ENOSYS, "pidfds are not emulated"),
     _E(425, "io_uring_setup", E.ENOSYS, "io_uring is not emulated"),
     _E(426, "io_uring_enter", E.ENOSYS, "io_uring is not emulated"),
