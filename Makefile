@@ -34,7 +34,7 @@ test: bytecode
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'

@@ -9,6 +9,7 @@ directories, synthetic /proc). Reads and writes go straight to host descriptors.
 from __future__ import annotations
 
 import os
+import stat as st
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -51,9 +52,17 @@ def base_dir(k: Kernel, t: Task, dirfd: int, path: str) -> str:
     if dirfd == F.AT_FDCWD:
         return t.proc.fs.cwd
     f = t.proc.files.get(dirfd)
-    if f.getdents() is None and not isinstance(f, SyntheticDir):
+    # an O_PATH descriptor of a directory is a directory too (it cannot be listed)
+    if not isinstance(f, SyntheticDir) and not _is_dir(f):
         raise KernelError(E.ENOTDIR)
     return f.path
+
+
+def _is_dir(f: OpenFile) -> bool:
+    try:
+        return st.S_ISDIR(f.stat().mode)
+    except KernelError:
+        return f.getdents() is not None
 
 
 def resolve_at(k: Kernel, t: Task, dirfd: int, path: str, *, follow: bool = True,
