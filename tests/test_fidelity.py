@@ -1,0 +1,27 @@
+"""Linux fidelity details real programs rely on (issue 16): MAP_FIXED over part of a
+mapping, /proc/self/fd listing the descriptor being read."""
+
+from __future__ import annotations
+
+import subprocess
+
+from shstkrun import run_guest
+
+
+def test_map_fixed_splits_and_replaces(build, tmp_path):
+    """ld.so maps a library's zero-filled tail MAP_FIXED over the pages past the end of
+    the file (nm -D on ld.gold died there loading libLLVM); the maps lines and the bytes
+    are as on Linux."""
+    prog = build("fidelity/mapfixed.c", name="mapfixed")
+    nat = subprocess.run([str(prog), str(tmp_path / "native.data")], capture_output=True)
+    emu = run_guest(prog, str(tmp_path / "emu.data"),
+                    options=["--shstk", "off", "--rw", str(tmp_path)])
+    assert nat.returncode == 0, nat.stderr
+    assert emu.returncode == 0, emu.stderr.decode()
+    assert emu.stdout.decode() == nat.stdout.decode().replace("native.data", "emu.data")
+    assert b"+6-+8 rw-p 0 \n" in emu.stdout
+
+
+def test_proc_self_fd_lists_the_descriptor_being_read():
+    proc = run_guest("/bin/ls", "/proc/self/fd", options=["--shstk", "off"])
+    assert proc.stdout == b"0\n1\n2\n3\n", proc.stderr
