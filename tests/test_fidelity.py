@@ -25,3 +25,15 @@ def test_map_fixed_splits_and_replaces(build, tmp_path):
 def test_proc_self_fd_lists_the_descriptor_being_read():
     proc = run_guest("/bin/ls", "/proc/self/fd", options=["--shstk", "off"])
     assert proc.stdout == b"0\n1\n2\n3\n", proc.stderr
+
+
+def test_process_shared_futexes_across_fork(build, tmp_path):
+    """pthread mutex/condvar/barrier and sem_t with PTHREAD_PROCESS_SHARED in MAP_SHARED
+    anonymous memory and a shared file mapping: Linux keys these futexes by (object,
+    offset); keyed by one process's address, the children never woke (deadlock)."""
+    prog = build("fidelity/pshared.c", flags=("-O2", "-pthread"), name="pshared")
+    proc = run_guest(prog, str(tmp_path / "pshared.data"),
+                     options=["--shstk", "off", "--rw", str(tmp_path)], timeout=120)
+    assert proc.stdout == (b"anonymous: counter 400, children ok\n"
+                           b"file: counter 400, children ok\n"), proc.stderr.decode()
+    assert proc.returncode == 0
