@@ -37,3 +37,25 @@ def test_process_shared_futexes_across_fork(build, tmp_path):
     assert proc.stdout == (b"anonymous: counter 400, children ok\n"
                            b"file: counter 400, children ok\n"), proc.stderr.decode()
     assert proc.returncode == 0
+
+
+def test_vdso_mapped_as_on_linux(build):
+    """AT_SYSINFO_EHDR names an ELF image mapped r-x as [vdso], exporting the LINUX_2.6
+    functions; glibc's clock_gettime and time work through it (static and dynamic)."""
+    for flags, name in ((("-O2",), "vdso"), (("-O2", "-static"), "vdso-static")):
+        prog = build("fidelity/vdso.c", flags=flags, name=name)
+        nat = subprocess.run([str(prog)], capture_output=True)
+        emu = run_guest(prog, options=["--shstk", "off"])
+        assert emu.returncode == 0, emu.stderr.decode()
+        assert emu.stdout == nat.stdout
+        assert b"maps: r-xp [vdso]\n" in emu.stdout
+
+
+def test_ldd_lists_the_vdso():
+    nat = subprocess.run(["ldd", "/bin/true"], capture_output=True)
+    emu = run_guest("/usr/bin/ldd", "/bin/true", options=["--shstk", "off"])
+
+    def names(out: bytes) -> list[str]:
+        return [line.split(" (0x")[0] for line in out.decode().splitlines()]
+    assert names(emu.stdout) == names(nat.stdout)
+    assert names(emu.stdout)[0] == "\tlinux-vdso.so.1"

@@ -182,6 +182,7 @@ LINES: tuple[Line, ...] = (
       "GIT_AUTHOR_DATE='2000-01-01T00:00:00Z' GIT_COMMITTER_DATE='2000-01-01T00:00:00Z' "
       "git commit -qm init && git log --format='%H %s'", "git"),
     L("nm_plugin", "nm -D /usr/bin/nm | tail -2", "nm"),  # loads the LLVM gold plugin
+    L("ldd", "ldd /bin/ls | sed 's/ (0x[0-9a-f]*)//'", "ldd", "sed"),
     L("bc_scale", "echo 'scale=10; 4*a(1)' | bc -l", "bc"),
     L("file_magic", "file words.txt a.keys", "file"),
     L("strings", "printf 'abcd\\0\\001efghij\\0' > bin && strings bin", "strings"),
