@@ -158,6 +158,22 @@ LINES: tuple[Line, ...] = (
     L("yes_head", "yes | head -2; echo ${PIPESTATUS[@]}", "yes", "head"),
     L("sigpipe_seq", "seq 100000 | head -1; echo ${PIPESTATUS[@]}", "seq", "head"),
     L("kill_self", "sh -c 'kill -TERM $$'; echo status=$?", "sh"),
+    L("job_control_groups", "set -m; sleep 2 & p=$!; "
+      "[ $(cut -d' ' -f5 /proc/$p/stat) = $p ] && echo own group; "
+      "[ $(cut -d' ' -f5 /proc/$p/stat) != $(cut -d' ' -f5 /proc/$$/stat) ] && echo apart; "
+      "kill $p; wait $p; echo status=$?; set +m; sleep 2 & p=$!; "
+      "[ $(cut -d' ' -f5 /proc/$p/stat) = $(cut -d' ' -f5 /proc/$$/stat) ] && echo same; "
+      "kill $p; wait $p; echo status=$?", "sleep", "cut"),
+    L("kill_subshell", "(sleep 2; echo never) & p=$!; kill -TERM $p; wait $p; echo sub=$?",
+      "sleep"),
+    L("trap_usr1_self", "trap 'echo USR1 seen' USR1; kill -USR1 $$; echo after"),
+    L("wait_n", "sleep 0.3 & sleep 0.1 & wait -n; echo one; wait; echo all", "sleep"),
+    L("setsid_leader", "setsid -w sh -c '[ $(cut -d\" \" -f6 /proc/$$/stat) = $$ ] && "
+      "echo session leader'", "setsid", "sh", "cut"),
+    L("sigpipe_perl", "perl -e 'print qq(x\\n) while 1' | head -1; echo ${PIPESTATUS[@]}",
+      "perl", "head"),
+    L("sigpipe_python", "python3 -c 'while 1: print(1)' 2>/dev/null | head -1; "
+      "echo ${PIPESTATUS[@]}", "python3", "head"),
     L("ulimit_umask", "umask 027; touch u; stat -c %a u; ulimit -n", "stat", "touch"),
     L("ls_proc_self_fd", "ls /proc/self/fd", "ls"),
     # --- interpreters, tools
