@@ -155,6 +155,14 @@ LINES: tuple[Line, ...] = (
     L("process_subst", "diff <(echo a) <(echo b); echo status=$?", "diff", xfail=ISSUE13),
     L("process_subst_cat", "cat <(seq 3)", "cat", "seq", xfail=ISSUE13),
     L("dev_stdin", "echo piped | cat /dev/stdin", "cat", xfail=ISSUE13),
+    L("dev_stderr", "echo err > /dev/stderr; echo out > /dev/stdout", xfail=ISSUE13),
+    L("trap_exit_status", "trap 'echo EXIT $?' EXIT; false"),
+    L("coproc", "coproc cat; echo hi >&${COPROC[1]}; read -u ${COPROC[0]} l; echo $l; "
+      "kill $COPROC_PID"),
+    L("big_pipes", "seq 200000 | sort -rn | head -2; python3 -c 'import sys; "
+      "sys.stdout.write(\"x\" * 200000)' | wc -c", "seq", "sort", "head", "python3", "wc"),
+    L("signal_status", "(bash -c 'kill -SEGV $$') 2>/dev/null; echo $?; bash -c 'exit 300'; "
+      "echo $?"),  # the shell's report names the pid: its stderr goes to /dev/null
     L("yes_head", "yes | head -2; echo ${PIPESTATUS[@]}", "yes", "head"),
     L("sigpipe_seq", "seq 100000 | head -1; echo ${PIPESTATUS[@]}", "seq", "head"),
     L("kill_self", "sh -c 'kill -TERM $$'; echo status=$?", "sh"),
