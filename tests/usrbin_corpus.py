@@ -161,7 +161,7 @@ LINES: tuple[Line, ...] = (
       "kill $COPROC_PID"),
     L("big_pipes", "seq 200000 | sort -rn | head -2; python3 -c 'import sys; "
       "sys.stdout.write(\"x\" * 200000)' | wc -c", "seq", "sort", "head", "python3", "wc"),
-    L("signal_status", "(bash -c 'kill -SEGV $$') 2>/dev/null; echo $?; bash -c 'exit 300'; "
+    L("signal_status", "{ bash -c 'kill -SEGV $$'; } 2>/dev/null; echo $?; bash -c 'exit 300'; "
       "echo $?"),  # the shell's report names the pid: its stderr goes to /dev/null
     L("yes_head", "yes | head -2; echo ${PIPESTATUS[@]}", "yes", "head"),
     L("sigpipe_seq", "seq 100000 | head -1; echo ${PIPESTATUS[@]}", "seq", "head"),
