@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 all: $(STAMP)
 
 # The virtualenv and the package (with its native fast path, built by pip).
-$(STAMP): pyproject.toml setup.py src/shstk/emu/cpu/fastpath.c
+$(STAMP): pyproject.toml setup.py src/shstk/emu/cpu/fastpath.c $(wildcard src/shstk/emu/kernel/vdso/*.c src/shstk/emu/kernel/vdso/*.lds)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -35,7 +35,7 @@ test: bytecode
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'

@@ -381,14 +381,21 @@ class SyntheticDir(OpenFile):
 
     kind = "synthetic-dir"
 
-    def __init__(self, path: str, flags: int, entries: list[tuple[int, int, str]],
+    def __init__(self, path: str, flags: int,
+                 entries: list[tuple[int, int, str]] | Callable[[], list[tuple[int, int, str]]],
                  ino: int = 0) -> None:
         super().__init__(path, flags)
-        self.entries = entries
+        # A callable is listed at the first getdents (and again after a rewind), as Linux
+        # reads /proc/PID/fd: the listing then shows the descriptor being read.
+        self._lister = entries if callable(entries) else None
+        self.entries: list[tuple[int, int, str]] | None = None if callable(entries) \
+            else entries
         self.dir_pos = 0
         self.ino = ino
 
     def getdents(self) -> list[tuple[int, int, str]] | None:
+        if self.entries is None:
+            self.entries = self._lister() if self._lister is not None else []
         return self.entries[self.dir_pos:]
 
     def advance_dir(self, count: int) -> None:
@@ -401,6 +408,8 @@ class SyntheticDir(OpenFile):
         if whence != F.SEEK_SET or offset < 0:
             raise KernelError(E.EINVAL)
         self.dir_pos = offset
+        if offset == 0 and self._lister is not None:
+            self.entries = None
         return offset
 
     def stat(self) -> StatResult:

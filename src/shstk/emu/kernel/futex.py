@@ -1,11 +1,11 @@
-"""futex(2): wait queues keyed by the host address of the futex word.
-
-The host address identifies the word across processes for shared memory and within a
-process for private memory, which is what FUTEX_PRIVATE_FLAG only optimizes in Linux.
+"""futex(2): wait queues keyed as Linux's get_futex_key(): a word of shared memory by
+(object, offset), which every process mapping that object agrees on; a word of private
+memory by its host address, which identifies it within the process (and its threads).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,16 +27,32 @@ class Waiter:
     woken: bool = False
 
 
-def futex_key(proc: Process, addr: int) -> int:
+FutexKey = tuple[int, ...]
+
+
+def futex_key(proc: Process, addr: int) -> FutexKey:
+    """get_futex_key(): a word in shared memory (MAP_SHARED anonymous memory, shm, memfd,
+    a shared file mapping) is keyed by the object behind it and the offset in it, so
+    processes that map it at other addresses (each process has its own machine and host
+    pages) meet on it; private memory by the host address of the word (unique to the
+    process and its threads)."""
     if addr % 4:
         raise KernelError(E.EINVAL)
     v = proc.mm.find(addr)
     if v is None:
         raise KernelError(E.EFAULT)
-    return v.host + (addr - v.start)
+    block = v.block
+    inside = v.offset + (addr - v.start)
+    if block.shared and block.fd >= 0 and inside < block.file_len:
+        try:
+            obj = os.fstat(block.fd)
+        except OSError:
+            raise KernelError(E.EFAULT) from None
+        return (obj.st_dev, obj.st_ino, block.fd_offset + inside)
+    return (v.host + (addr - v.start),)
 
 
-def _queue(k: Kernel, key: int) -> list[Waiter]:
+def _queue(k: Kernel, key: FutexKey) -> list[Waiter]:
     queues = k.__dict__.setdefault("futex_queues", {})
     return queues.setdefault(key, [])
 

@@ -22,7 +22,7 @@ from shstk.abi import signals as S
 from shstk.elf.properties import gnu_property_segment_view
 from shstk.elf.reader import ElfImage as ReadElf
 from shstk.elf.reader import NotAnElf, Segment
-from shstk.emu.kernel import futex, policy, ptrace, shstk
+from shstk.emu.kernel import futex, policy, ptrace, shstk, vdso
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     ELF_ET_DYN_BASE,
@@ -270,13 +270,14 @@ def _replace_image(k: Kernel, t: Task, prog: Program, envp: list[bytes], initial
         entry = prog.interp.entry + interp_base
         interp_base += min(p.vaddr for p in prog.interp.phdrs if p.type == EL.PT_LOAD) & ~0xFFF
     mm.start_brk = mm.brk = brk
+    vdso_addr = vdso.map_vdso(mm)  # arch_setup_additional_pages()
     proc.exe = img.guest_path
     proc.exe_host = img.host_path
     proc.argv = list(prog.argv)
     proc.comm = os.path.basename(img.guest_path)[:15]
     t.comm = proc.comm
     sp = _setup_stack(k, t, mm, img, load_bias, interp_base, entry, prog.argv, envp,
-                      prog.filename or img.guest_path)
+                      prog.filename or img.guest_path, vdso_addr)
     _set_entry_registers(cpu, entry, sp)
     proc.image = img
     proc.interp_image = prog.interp
@@ -364,7 +365,7 @@ def _map_image(k: Kernel, mm: AddressSpace, img: ExecImage, fd: int, *, is_inter
 
 def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ExecImage, bias: int,
                  interp_base: int, entry: int, argv: list[bytes], envp: list[bytes],
-                 filename: str) -> int:
+                 filename: str, vdso_addr: int = 0) -> int:
     limit = k.rlimit_stack(t)
     reserve = max(INITIAL_STACK, min(limit, STACK_RESERVE_MAX))
     top = mm.stack_top
@@ -401,7 +402,8 @@ def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ExecImage, bias: int
     cpu = t.cpu
     phdr_addr = _phdr_address(img) + bias
     hwcap = cpu.cpuid(1)[3]
-    auxv = [
+    auxv = [(AT.AT_SYSINFO_EHDR, vdso_addr)] if vdso_addr else []  # ARCH_DLINFO first
+    auxv += [
         (AT.AT_MINSIGSTKSZ, S.MINSIGSTKSZ),
         (AT.AT_HWCAP, hwcap), (AT.AT_PAGESZ, PAGE), (AT.AT_CLKTCK, 100),
         (AT.AT_PHDR, phdr_addr), (AT.AT_PHENT, img.phentsize), (AT.AT_PHNUM, img.phnum),

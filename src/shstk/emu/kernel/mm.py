@@ -174,7 +174,7 @@ class AddressSpace(UnmappedArea):
     def _remove(self, v: Vma, *, release_pages: bool = True, flush: bool = True) -> None:
         if v.flags & VM_EXEC:
             # before the translation goes: Unicorn finds the code's pages through it
-            self.cpu.invalidate_code(v.start, v.end)
+            self._invalidate_code(v, v.start, v.end)
         i = bisect.bisect_left(self._starts, v.start)
         assert self.vmas[i] is v
         del self.vmas[i]
@@ -193,6 +193,17 @@ class AddressSpace(UnmappedArea):
             del self._shadow[v.start]
             if self.engine_live and not v.flags & VM_UFFD_ABSENT:
                 self.cpu.remove_region(v.start)
+
+    def _invalidate_code(self, v: Vma, start: int, end: int) -> None:
+        """Forget code decoded in [start, end) of `v`. Only pages with a translation:
+        Unicorn looks each page up as an instruction fetch, and a page past the end of
+        the file (no access) would leave a fetch fault behind (a MAP_FIXED over a
+        library's zero-filled tail then killed the process at that page)."""
+        eof_start = v.eof_start()
+        if eof_start is not None:
+            end = min(end, eof_start)
+        if start < end:
+            self.cpu.invalidate_code(start, end)
 
     def _replace(self, old: Vma, pieces: list[Vma], *, flush: bool = True) -> None:
         """Swap one VMA for pieces covering (part of) it, sharing its host block.
@@ -272,7 +283,7 @@ class AddressSpace(UnmappedArea):
             cut_lo, cut_hi = max(v.start, start), min(v.end, end)
             if keep:
                 if v.flags & VM_EXEC:
-                    self.cpu.invalidate_code(cut_lo, cut_hi)
+                    self._invalidate_code(v, cut_lo, cut_hi)
                 self._replace(v, keep)
                 if not v.block.shared:
                     hostmem.discard(v.host + (cut_lo - v.start), cut_hi - cut_lo)
@@ -304,7 +315,7 @@ class AddressSpace(UnmappedArea):
             if newbits & VM_WRITE and not v.flags & VM_MAYWRITE:
                 raise KernelError(E.EACCES)
             if v.flags & VM_EXEC and not flags & VM_EXEC:
-                self.cpu.invalidate_code(max(v.start, start), min(v.end, end))
+                self._invalidate_code(v, max(v.start, start), min(v.end, end))
             self._split_with(v, start, end, flags)
 
     def set_flags(self, start: int, end: int, set_bits: int, clear_bits: int = 0) -> None:

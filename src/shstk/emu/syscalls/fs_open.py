@@ -155,8 +155,7 @@ def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> Ope
     if entry.kind == "dir":
         if writing:
             raise KernelError(E.EISDIR)
-        entries = entry.entries() if entry.entries else []
-        return SyntheticDir(node.guest, flags, entries, entry.ino)
+        return SyntheticDir(node.guest, flags, entry.entries or [], entry.ino)
     if entry.kind == "link":
         if flags & F.O_PATH:
             return SyntheticFile(node.guest, flags, b"", entry.ino, st.S_IFLNK | 0o777)
