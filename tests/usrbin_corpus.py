@@ -21,10 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ISSUE13 = "needs issue 13 (/dev/fd reopen)"
-EPOLL = "needs issue 17 (epoll_create1 is ENOSYS: a 'not emulated' line on stderr)"
-TIMERS = "needs issue 17 (timer_create is ENOSYS: a 'not emulated' line on stderr)"
-
 
 @dataclass(frozen=True)
 class Line:
@@ -87,7 +83,7 @@ LINES: tuple[Line, ...] = (
     L("env_u", "env -u HOME FOO=bar sh -c 'echo ${HOME-unset} $FOO'", "env", "sh"),
     L("true_false", "true; echo $?; false; echo $?; /usr/bin/false; echo $?", "false"),
     L("test_builtin", "[ -f words.txt ] && [ ! -e nope ] && echo ok", ),
-    L("timeout_ok", "timeout 5 true; echo $?", "timeout", xfail=TIMERS),
+    L("timeout_ok", "timeout 5 true; echo $?", "timeout"),
     L("nproc_uname", "uname -s; uname -m", "uname"),
     L("id", "id -u; id -g", "id"),
     L("mktemp_dir", "d=$(mktemp -d -p .) && test -d $d && rmdir $d && echo made", "mktemp"),
@@ -152,10 +148,10 @@ LINES: tuple[Line, ...] = (
     L("set_e", "set -e; true; false; echo unreachable"),
     L("unknown_command", "nosuchcommand_xyz; echo status=$?"),
     L("sh_script", "printf 'echo from sh $1\\n' > s.sh; sh s.sh arg", "sh"),
-    L("process_subst", "diff <(echo a) <(echo b); echo status=$?", "diff", xfail=ISSUE13),
-    L("process_subst_cat", "cat <(seq 3)", "cat", "seq", xfail=ISSUE13),
-    L("dev_stdin", "echo piped | cat /dev/stdin", "cat", xfail=ISSUE13),
-    L("dev_stderr", "echo err > /dev/stderr; echo out > /dev/stdout", xfail=ISSUE13),
+    L("process_subst", "diff <(echo a) <(echo b); echo status=$?", "diff"),
+    L("process_subst_cat", "cat <(seq 3)", "cat", "seq"),
+    L("dev_stdin", "echo piped | cat /dev/stdin", "cat"),
+    L("dev_stderr", "echo err > /dev/stderr; echo out > /dev/stdout"),
     L("trap_exit_status", "trap 'echo EXIT $?' EXIT; false"),
     L("coproc", "coproc cat; echo hi >&${COPROC[1]}; read -u ${COPROC[0]} l; echo $l; "
       "kill $COPROC_PID"),
@@ -191,8 +187,7 @@ LINES: tuple[Line, ...] = (
     L("python_exit", "python3 -c 'raise SystemExit(3)'; echo status=$?", "python3"),
     L("python_exception", "python3 -c '1/0' 2>&1 | tail -1", "python3", "tail"),
     L("python_subprocess", "python3 -c 'import subprocess; "
-      "print(subprocess.run([\"echo\", \"hi\"], capture_output=True).stdout)'", "python3",
-      xfail=EPOLL),
+      "print(subprocess.run([\"echo\", \"hi\"], capture_output=True).stdout)'", "python3"),
     L("python_hashlib", "python3 -c 'import hashlib; "
       "print(hashlib.sha1(open(\"words.txt\",\"rb\").read()).hexdigest())'", "python3"),
     L("perl_oneliner", "perl -ne 'print if /^[abc]/' words.txt", "perl"),

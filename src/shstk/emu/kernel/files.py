@@ -128,6 +128,9 @@ class HostFile(OpenFile):
     """A host file, directory or device opened under the sysroot (or a host stdio)."""
 
     kind = "host"
+    # one of shstk's own stdin/stdout/stderr, handed to the first process: an object from
+    # outside the machine that /dev/std* and /proc/self/fd/N re-open as it is
+    inherited = False
 
     def __init__(self, path: str, flags: int, fd: int, host_path: str = "",
                  owns_fd: bool = True) -> None:

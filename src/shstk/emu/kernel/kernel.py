@@ -168,7 +168,9 @@ class Kernel:
             except OSError:
                 continue
             flags = os.O_RDONLY if fd == 0 else os.O_WRONLY
-            files.install(HostFile(_host_fd_name(fd), flags, host), at=fd)
+            stdio = HostFile(_host_fd_name(fd), flags, host)
+            stdio.inherited = True
+            files.install(stdio, at=fd)
         rlimits = host_rlimits()
         files.limit = min(rlimits[R.RLIMIT_NOFILE][0], 1 << 20)
         proc, task = self.new_process(cpu=cpu, mm=mm, files=files, fs=FsInfo(cwd),

@@ -195,6 +195,11 @@ class Vfs:
                     links += 1
                     if links > MAXSYMLINKS:
                         raise KernelError(E.ELOOP)
+                    if getattr(entry.obj, "inherited", False):
+                        # shstk's own stdio: not in the guest's tree; re-opened as it is
+                        if last:
+                            return Node("/" + "/".join(cand), None, entry)
+                        raise KernelError(E.ENOTDIR)
                     obj_fd = _object_host_fd(entry.obj)
                     if obj_fd >= 0:  # a magic link: the object the descriptor holds
                         now = self.current_guest_path(obj_fd)

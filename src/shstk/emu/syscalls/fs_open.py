@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat as st
 import struct
@@ -139,10 +140,18 @@ def reopen(k: Kernel, obj: OpenFile, flags: int) -> OpenFile:
             mode = os.fstat(obj.fd).st_mode
         except OSError:
             raise KernelError(E.ENXIO) from None
-        if not (st.S_ISFIFO(mode) or st.S_ISCHR(mode)):
+        host_flags = acc | os.O_NONBLOCK | os.O_CLOEXEC
+        if obj.inherited and st.S_ISREG(mode):
+            # a file the user redirected shstk's stdio to: open again with the access the
+            # user gave (never more), without truncating it
+            given = fcntl.fcntl(obj.fd, fcntl.F_GETFL) & os.O_ACCMODE
+            if given != os.O_RDWR and acc != given:
+                raise KernelError(E.EACCES)
+            host_flags |= flags & F.O_APPEND
+        elif not (st.S_ISFIFO(mode) or st.S_ISCHR(mode)):
             raise KernelError(E.ENXIO)  # a socket, or a host file with no guest path
         try:
-            fd = os.open(f"/proc/self/fd/{obj.fd}", acc | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(f"/proc/self/fd/{obj.fd}", host_flags)
         except OSError as exc:
             raise KernelError(exc.errno or E.ENXIO) from None
         return HostFile(obj.path, status, fd, "")
