@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all bytecode demo test lint bench cet-glibc clean
+.PHONY: all bytecode demo test lint bench fuzz cet-glibc clean
 
 all: $(STAMP)
 
@@ -35,6 +35,11 @@ test: bytecode
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 -q
+
+# Long fuzzing runs with a random seed (FUZZ_SEED, FUZZ_ITERATIONS to choose): every
+# system call in the table with hostile arguments. An internal error prints a reproducer.
+fuzz: bytecode
+	cd tests && ../$(PY) test_fuzz_syscalls.py
 
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'

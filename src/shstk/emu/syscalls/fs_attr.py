@@ -14,7 +14,7 @@ from shstk.emu.kernel.files import (
     HostFile,
 )
 from shstk.emu.kernel.vfs import Node
-from shstk.emu.syscalls.fs_common import host_op, path_arg, require_writable, resolve_at
+from shstk.emu.syscalls.fs_common import host_op, path_arg, require_changeable, resolve_at
 from shstk.emu.syscalls.kinds import UID_UNCHANGED
 from shstk.emu.syscalls.util import i64
 
@@ -28,7 +28,7 @@ def sys_fchmodat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
     if flags & ~(F.AT_SYMLINK_NOFOLLOW | F.AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
     node = resolve_at(k, t, dirfd, path_arg(t, path_addr))
-    require_writable(k, node)
+    require_changeable(k, node)
     return host_op(os.chmod, node.host, mode & 0o7777)
 
 
@@ -65,7 +65,7 @@ def sys_fchownat(k: Kernel, t: Task, dirfd: int, path_addr: int, uid: int, gid: 
     if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
         return sys_fchown(k, t, dirfd, uid, gid)
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
-    require_writable(k, node)
+    require_changeable(k, node)
     if flags & F.AT_SYMLINK_NOFOLLOW:
         return host_op(os.lchown, node.host, _host_id(uid), _host_id(gid))
     return host_op(os.chown, node.host, _host_id(uid), _host_id(gid))
@@ -125,7 +125,7 @@ def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int) -> N
     else:
         node = resolve_at(k, t, dirfd, path_arg(t, path_addr),
                           follow=not flags & F.AT_SYMLINK_NOFOLLOW)
-    require_writable(k, node)
+    require_changeable(k, node)
     return node
 
 
@@ -156,7 +156,7 @@ def sys_utimes(k: Kernel, t: Task, path_addr: int, times_addr: int) -> int:
 
 def sys_truncate(k: Kernel, t: Task, path_addr: int, length: int) -> int:
     node = k.vfs.resolve(t.proc.fs.cwd, path_arg(t, path_addr), task=t)
-    require_writable(k, node)
+    require_changeable(k, node)
     return host_op(os.truncate, node.host, i64(length))
 
 

@@ -67,6 +67,19 @@ def require_writable(k: Kernel, node: Node) -> None:
         raise KernelError(E.EROFS)
 
 
+def require_changeable(k: Kernel, node: Node) -> None:
+    """Changing a name or a file's attributes (unlink, rename, mkdir, chmod, chown...):
+    only below --rw directories. The devices a guest may open for writing (/dev/null...)
+    are the host's own: their names and modes are never the guest's to change."""
+    if node.host is None:
+        raise KernelError(E.EPERM)  # /proc: Linux's procfs refuses these too
+    # the name itself is changed, not what a symlink there points to
+    head, tail = os.path.split(node.host.rstrip("/") or "/")
+    real = os.path.join(os.path.realpath(head), tail)
+    if not any(real == d or real.startswith(d + "/") for d in k.vfs.rw_dirs):
+        raise KernelError(E.EROFS)
+
+
 def file_for_rw(t: Task, fd: int, write: bool) -> OpenFile:
     f = t.proc.files.get(fd)
     if f.flags & F.O_PATH:

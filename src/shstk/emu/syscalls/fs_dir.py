@@ -10,7 +10,7 @@ from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.vfs import Node
-from shstk.emu.syscalls.fs_common import host_op, path_arg, require_writable, resolve_at
+from shstk.emu.syscalls.fs_common import host_op, path_arg, require_changeable, resolve_at
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def sys_mkdirat(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int) -> in
     node = resolve_at(k, t, dirfd, path_arg(t, path_addr), follow=False, must_exist=False)
     if node.exists:
         raise KernelError(E.EEXIST)
-    require_writable(k, node)
+    require_changeable(k, node)
     return host_op(os.mkdir, node.host, mode & ~t.proc.fs.umask & 0o7777)
 
 
@@ -92,7 +92,7 @@ def _parent_writable(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
     """mnt_want_write() comes before the last component is looked up: on a read-only
     file system unlink and rename fail with EROFS even for a name that does not exist."""
     node = resolve_at(k, t, dirfd, path, follow=False, must_exist=False)
-    require_writable(k, node)
+    require_changeable(k, node)
     if not node.exists:
         raise KernelError(E.ENOENT)
     return node
@@ -118,7 +118,7 @@ def sys_renameat2(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int,
     if flags:
         raise KernelError(E.EINVAL)
     dst = resolve_at(k, t, newdir, path_arg(t, new_addr), follow=False, must_exist=False)
-    require_writable(k, dst)
+    require_changeable(k, dst)
     src = _parent_writable(k, t, olddir, path_arg(t, old_addr))
     return host_op(os.rename, src.host, dst.host)
 
@@ -138,7 +138,7 @@ def sys_symlinkat(k: Kernel, t: Task, target_addr: int, dirfd: int, path_addr: i
     node = resolve_at(k, t, dirfd, path_arg(t, path_addr), follow=False, must_exist=False)
     if node.exists:
         raise KernelError(E.EEXIST)
-    require_writable(k, node)
+    require_changeable(k, node)
     return host_op(os.symlink, target, node.host)
 
 
@@ -152,7 +152,9 @@ def sys_linkat(k: Kernel, t: Task, olddir: int, old_addr: int, newdir: int, new_
     dst = resolve_at(k, t, newdir, path_arg(t, new_addr), follow=False, must_exist=False)
     if dst.exists:
         raise KernelError(E.EEXIST)
-    require_writable(k, dst)
+    require_changeable(k, dst)
+    if src.host is None:
+        raise KernelError(E.EXDEV)  # a /proc file: another file system
     return host_op(os.link, src.host, dst.host)
 
 
