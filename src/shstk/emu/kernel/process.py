@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import clone as C
 from shstk.abi import errno as E
 from shstk.abi import signals as S
-from shstk.emu.kernel import ptrace, shstk
+from shstk.emu.kernel import memlimit, ptrace, shstk
 from shstk.emu.kernel.entry import Blocked, Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import AddressSpace
@@ -76,6 +76,9 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
     """kernel_clone(): create the child; returns its id to the parent."""
     flags = a.flags
     check_clone_flags(flags)
+    memlimit.check_new_task(k, parent, thread=bool(flags & C.CLONE_THREAD))
+    if not flags & (C.CLONE_VM | C.CLONE_THREAD):
+        memlimit.charge_fork(k, parent)
     pproc = parent.proc
     cpu = parent.cpu
     regs = cpu.dump_regs()
