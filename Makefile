@@ -44,6 +44,7 @@ fuzz: bytecode
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'
 	$(PY) bench/run_all.py
+	$(PY) bench/bench_hostmem.py
 
 # A glibc built with --enable-cet, from Debian's source package (only needed when
 # ../shared/glibc-cet/glibc-cet-2.41.tar.xz is absent; the CET-glibc tests skip otherwise).

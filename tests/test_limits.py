@@ -6,6 +6,10 @@ address space in proportion to what it maps (no fixed 256 GiB reservation each).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from shstkrun import native, run_guest
@@ -61,3 +65,61 @@ def test_limit_options_are_checked() -> None:
     for opt in (["--max-tasks", "0"], ["--memory-limit", "lots"]):
         got = run_guest("/bin/true", options=opt)
         assert got.returncode == 2, got.stderr
+
+
+def test_pipe_size_like_linux(build) -> None:
+    prog = build("fuzz/pipe_size.c")
+    want = native(prog)
+    assert want.returncode == 0
+    assert _run(prog) == want.stdout.decode()
+
+
+def _peak_rss_mib(cmd: list[str]) -> tuple[float, str]:
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+            "p.stdout.decode().strip())")
+    rss, *out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True,
+                               text=True, check=True).stdout.split()
+    return int(rss) / 1024, " ".join(out)
+
+
+def test_one_gib_write_costs_a_chunk(build) -> None:
+    """One 1 GiB write() to /dev/null used to cost 2.1 GB of host memory."""
+    prog = build("fuzz/stall.c")
+    rss, out = _peak_rss_mib([sys.executable, "-m", "shstk", "run", str(prog), "bigwrite"])
+    assert out.endswith("1073741824"), out
+    assert rss < 300, f"{rss:.0f} MiB of host memory for a 1 GiB write"
+
+
+MODES = ("spin", "sleep", "wait", "pipe", "write", "zero")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout_stops_the_guest_anywhere(build, mode) -> None:
+    prog = build("fuzz/stall.c")
+    start = time.monotonic()
+    got = run_guest(prog, mode, options=["--timeout", "1"], timeout=60)
+    took = time.monotonic() - start
+    assert got.returncode == 124, got.stderr.decode()
+    assert b"timeout" in got.stderr
+    assert took < 15, f"--timeout 1 took {took:.1f} s"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_stops_the_guest_anywhere(build, mode) -> None:
+    prog = build("fuzz/stall.c")
+    p = subprocess.Popen([sys.executable, "-m", "shstk", "run", str(prog), mode],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err.decode()
+    assert b"interrupted" in err

@@ -363,6 +363,10 @@ class Kernel:
         while self.deferred:
             self.deferred.pop(0)()
 
+    def stop_requested(self) -> bool:
+        """--timeout has passed: a long system call returns early so the run can end."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
     def _check_limits(self) -> None:
         if self.opts.max_insns is not None and self.total_insns >= self.opts.max_insns:
             raise RunLimit(f"stopped after {self.total_insns} instructions "
@@ -375,6 +379,8 @@ class Kernel:
         t = cpu.current
         assert t is not None
         self.syscalls.dispatch(self, t)
+        if self._deadline is not None and self.stop_requested():
+            cpu.request_stop()  # back to the run loop, which ends the run
 
     def block(self, t: Task, b: Blocked) -> None:
         t.state = State.BLOCKED

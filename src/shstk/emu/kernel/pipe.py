@@ -21,6 +21,23 @@ class Pipe:
         self.ino = 0
 
 
+PIPE_MAX_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size
+
+
+def pipe_set_size(pipe: Pipe, arg: int) -> int:
+    """fs/pipe.c pipe_set_size(): a power of two pages, at most pipe-max-size (the guest
+    never has CAP_SYS_RESOURCE for this: a pipe's buffer is host memory), and never below
+    what the pipe holds."""
+    if arg > 1 << 31:
+        raise KernelError(E.EINVAL)
+    size = max(4096, 1 << (max(arg, 1) - 1).bit_length())
+    if size > PIPE_MAX_SIZE:
+        raise KernelError(E.EPERM)
+    if size < len(pipe.buf):
+        raise KernelError(E.EBUSY)
+    return size
+
+
 class PipeEnd(OpenFile):
     kind = "pipe"
 
