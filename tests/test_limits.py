@@ -123,3 +123,16 @@ def test_ctrl_c_stops_the_guest_anywhere(build, mode) -> None:
             p.wait()
     assert p.returncode == 130, err.decode()
     assert b"interrupted" in err
+
+
+def test_timeout_stops_a_busy_loader() -> None:
+    """A loader kept busy (here: made to sleep) still ends at --timeout, with 124."""
+    code = ("import sys, time; from shstk.emu.kernel import loader; "
+            "loader.execve = lambda *a, **k: time.sleep(60); "
+            "from shstk.cli import main; sys.exit(main(sys.argv[1:]))")
+    start = time.monotonic()
+    got = subprocess.run([sys.executable, "-c", code, "run", "--timeout", "1", "/bin/true"],
+                         capture_output=True, timeout=60)
+    assert got.returncode == 124, got.stderr.decode()
+    assert got.stderr.decode().strip() == "shstk: timeout: the guest ran longer than 1.0 s"
+    assert time.monotonic() - start < 20
