@@ -54,14 +54,14 @@ def _internal_error(proc) -> bool:
     return proc.returncode == 125 or "internal error" in err or "Traceback" in err
 
 
-def _reproducer(log: str) -> str:
+def _reproducer(log: str, seed: int = SEED) -> str:
     lines = [ln for ln in log.splitlines() if ln.count(" ") == 7]
     if not lines:
         return "no call was logged"
     index, nr, *args = lines[-1].split()
     name = NAMES.get(int(nr, 16), "?")
     return (f"syscall {int(nr, 16)} ({name}) args {', '.join(args)} "
-            f"[FUZZ_SEED={SEED} FUZZ_START={int(index, 16)} FUZZ_ITERATIONS=1]")
+            f"[FUZZ_SEED={seed} FUZZ_START={int(index, 16)} FUZZ_ITERATIONS=1]")
 
 
 def run_fuzz(build, tmp_path, seed: int, start: int, count: int, batch: int = 60,
@@ -76,9 +76,9 @@ def run_fuzz(build, tmp_path, seed: int, start: int, count: int, batch: int = 60
     text = log.read_text() if log.exists() else ""
     if _internal_error(proc):
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise AssertionError(f"internal error: {_reproducer(text)}\n" + "\n".join(tail))
+        raise AssertionError(f"internal error: {_reproducer(text, seed)}\n" + "\n".join(tail))
     assert proc.returncode == 0, (proc.returncode, proc.stderr.decode()[-2000:],
-                                  _reproducer(text))
+                                  _reproducer(text, seed))
     return proc.stdout.decode()
 
 

@@ -136,3 +136,16 @@ def test_timeout_stops_a_busy_loader() -> None:
     assert got.returncode == 124, got.stderr.decode()
     assert got.stderr.decode().strip() == "shstk: timeout: the guest ran longer than 1.0 s"
     assert time.monotonic() - start < 20
+
+
+def test_bulk_copies_like_linux(build, tmp_path) -> None:
+    """Reads, writes, sendfile and copy_file_range of more than one chunk."""
+    prog = build("fuzz/bulk_copy.c")
+    (tmp_path / "n").mkdir()
+    (tmp_path / "e").mkdir()
+    want = subprocess.run([str(prog)], capture_output=True, cwd=tmp_path / "n", timeout=60)
+    assert want.returncode == 0
+    got = run_guest(prog, options=["--rw", str(tmp_path / "e")], cwd=tmp_path / "e",
+                    timeout=120)
+    assert got.returncode == 0, got.stderr.decode()
+    assert got.stdout == want.stdout

@@ -3,6 +3,7 @@ sendfile, copy_file_range."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from shstk.abi import fs as F
 from shstk.abi import signals as S
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import OpenFile, WouldBlock
+from shstk.emu.kernel.pipe import PipeEnd
 from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.syscalls.fs_common import IOV_MAX, MAX_RW, blocking, file_for_rw, user_buffer
 from shstk.emu.syscalls.kinds import s64
@@ -285,6 +287,48 @@ def _read_at(f: OpenFile, count: int, pos: int | None) -> bytes:
     return f.pread(count, pos)
 
 
+def _unread(f: OpenFile, data: bytes, pos: int | None) -> None:
+    """Give back what was read but could not be written (splice moves only what fits)."""
+    if not data or pos is not None:
+        return
+    if isinstance(f, PipeEnd):
+        f.pipe.buf[0:0] = data
+        return
+    with contextlib.suppress(KernelError):
+        f.lseek(-len(data), F.SEEK_CUR)
+
+
+def _transfer(k: Kernel, t: Task, fin: OpenFile, fout: OpenFile, count: int,
+              pos_in: int | None, pos_out: int | None) -> tuple[int, int]:
+    """Move up to `count` bytes from `fin` to `fout` a chunk at a time (do_splice_direct):
+    (bytes moved, bytes consumed from fin). Stops at the end of the input, a short write
+    or an error after the first chunk; WouldBlock only when nothing moved."""
+    done = 0
+    while done < count:
+        n = min(CHUNK, count - done)
+        try:
+            data = _read_at(fin, n, None if pos_in is None else pos_in + done)
+        except (KernelError, WouldBlock):
+            if done:
+                break
+            raise
+        if not data:
+            break
+        try:
+            w = (_write_all(k, t, fout, data) if pos_out is None
+                 else fout.pwrite(data, pos_out + done))
+        except (KernelError, WouldBlock):
+            _unread(fin, data, pos_in)
+            if done:
+                break
+            raise
+        _unread(fin, data[w:], pos_in)
+        done += w
+        if w < len(data) or len(data) < n or k.stop_requested():
+            break
+    return done, done
+
+
 def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
                  count: int) -> int:
     pos = _loff_at(t, offset_ptr)  # sendfile64() reads it before looking at the fds
@@ -292,10 +336,14 @@ def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
     if pos is not None and pos < 0:
         raise KernelError(E.EINVAL)
     fout = file_for_rw(t, out_fd, True)
-    data = _read_at(fin, min(count, MAX_RW), pos)
-    if pos is not None:
-        t.mm.write_u64(offset_ptr, pos + len(data))
-    return fout.write(data) if data else 0
+
+    def op() -> int:
+        n, used = _transfer(k, t, fin, fout, min(count, MAX_RW), pos, None)
+        if pos is not None:
+            t.mm.write_u64(offset_ptr, pos + used)
+        return n
+
+    return blocking(t, op)
 
 
 def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int,
@@ -308,13 +356,13 @@ def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int
     for pos in (pos_in, pos_out):
         if pos is not None and pos < 0:
             raise KernelError(E.EINVAL)
-    data = _read_at(fin, min(length, MAX_RW), pos_in)
-    if pos_in is not None:
-        t.mm.write_u64(off_in, pos_in + len(data))
-    if not data:
-        return 0
-    if pos_out is not None:
-        n = fout.pwrite(data, pos_out)
-        t.mm.write_u64(off_out, pos_out + n)
+
+    def op() -> int:
+        n, used = _transfer(k, t, fin, fout, min(length, MAX_RW), pos_in, pos_out)
+        if pos_in is not None:
+            t.mm.write_u64(off_in, pos_in + used)
+        if pos_out is not None:
+            t.mm.write_u64(off_out, pos_out + n)
         return n
-    return fout.write(data)
+
+    return blocking(t, op)
