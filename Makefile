@@ -36,10 +36,13 @@ test: bytecode
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 -q
 
-# Long fuzzing runs with a random seed (FUZZ_SEED, FUZZ_ITERATIONS to choose): every
-# system call in the table with hostile arguments. An internal error prints a reproducer.
+# Long fuzzing runs with a random seed (FUZZ_SEED, FUZZ_ITERATIONS, ELF_MUTANTS to
+# choose): every system call in the table with hostile arguments, then ELF mutants of a
+# static and a dynamic program and a shared object. An internal error prints a reproducer.
 fuzz: bytecode
 	cd tests && ../$(PY) test_fuzz_syscalls.py
+	seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "ELF mutants: FUZZ_SEED=$$seed"; \
+	FUZZ_SEED=$$seed ELF_MUTANTS=$${ELF_MUTANTS:-1000} $(VENV)/bin/pytest -q tests/test_fuzz_elf_run.py
 
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'

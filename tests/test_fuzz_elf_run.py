@@ -20,7 +20,7 @@ import pytest
 from shstkrun import run_guest
 
 SEED = int(os.environ.get("FUZZ_SEED", "14"))
-PER_KIND = int(os.environ.get("ELF_MUTANTS", "100"))
+PER_KIND = int(os.environ.get("ELF_MUTANTS", "80"))
 
 # Values that break size and offset arithmetic.
 HOSTILE = (0, 1, 0x7F, 0xFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 1 << 32, 1 << 40, 1 << 47,
@@ -118,8 +118,8 @@ def test_mutants_through_the_guest(guests, tmp_path, kind) -> None:
 def test_mutants_straight_to_shstk_run(guests, tmp_path) -> None:
     """`shstk run` on an invalid program: one line and exit 126, as a shell."""
     rng = random.Random(f"{SEED}-direct")
-    files = (_mutants(guests["static"], tmp_path / "m", "static", rng, 8) +
-             _mutants(guests["dynamic"], tmp_path / "m", "dynamic", rng, 8))
+    files = (_mutants(guests["static"], tmp_path / "m", "static", rng, 6) +
+             _mutants(guests["dynamic"], tmp_path / "m", "dynamic", rng, 6))
     refused = 0
     for f in files:
         proc = run_guest(f, options=["--timeout", "20"], timeout=120)

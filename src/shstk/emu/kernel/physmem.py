@@ -122,7 +122,10 @@ def back_anonymous(host: int, size: int) -> None:
 
 def back_fd(host: int, size: int, fd: int, offset: int, *, shared: bool,
             writable: bool) -> None:
-    hostmem.map_file_into(host, fd, size, offset, shared=shared, writable=writable)
+    try:
+        hostmem.map_file_into(host, fd, size, offset, shared=shared, writable=writable)
+    except hostmem.HostMemoryError as exc:  # the host refuses to map this file so
+        raise KernelError(exc.errno or E.ENOMEM) from None
 
 
 def new_memfd(size: int, name: str = "shstk-shared") -> int:
