@@ -98,7 +98,7 @@ static uint64_t arg_of(const char *kind) {
     if (rnd() % 8 == 0)   /* any kind may get any value */
         return rnd() % 2 ? integer() : pointer();
     if (!strcmp(kind, "fd") || !strcmp(kind, "dirfd")) {
-        static const uint64_t fds[] = {0, 1, 2, 3, 4, 5, 6, 7, (uint64_t)-1,
+        static const uint64_t fds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, (uint64_t)-1,
                                        (uint64_t)-100, 1023, 1024, 0x7fffffff, 0x80000000ULL,
                                        1ULL << 32 | 3};
         return pick(fds, sizeof fds / sizeof fds[0]);
@@ -243,6 +243,10 @@ static void setup_files(void) {
     open("f", O_RDWR | O_CREAT, 0644);                   /* 5 */
     socket(AF_UNIX, SOCK_STREAM, 0);                      /* 6 */
     open(".", O_RDONLY | O_DIRECTORY);                    /* 7 */
+    syscall(SYS_eventfd2, 0, 0);                          /* 8 */
+    syscall(SYS_epoll_create1, 0);                        /* 9 */
+    syscall(SYS_memfd_create, "m", 0);                    /* 10 */
+    syscall(SYS_timerfd_create, CLOCK_MONOTONIC, 0);      /* 11 */
 }
 
 int main(int argc, char **argv) {
