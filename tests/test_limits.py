@@ -149,3 +149,22 @@ def test_bulk_copies_like_linux(build, tmp_path) -> None:
                     timeout=120)
     assert got.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
+
+
+def test_ctrl_c_stops_a_busy_loader() -> None:
+    code = ("import sys, time; from shstk.emu.kernel import loader; "
+            "loader.execve = lambda *a, **k: (print('loading', flush=True), time.sleep(60)); "
+            "from shstk.cli import main; sys.exit(main(sys.argv[1:]))")
+    p = subprocess.Popen([sys.executable, "-c", code, "run", "/bin/true"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"loading\n"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err.decode()
+    assert err.decode().strip() == "shstk: interrupted"
