@@ -18,6 +18,21 @@ int main(void) {
     long n = 0, w;
     while ((w = write(p[1], buf, 4096)) > 0) n += w;
     show("a full pipe holds", n);
+    while (read(p[0], buf, sizeof buf) > 0) {}
+    n = 0;
+    while ((w = write(p[1], buf, 1000)) > 0) n += w;
+    show("of 1000-byte writes", n);
+    show("read 2500", read(p[0], buf, 2500));
+    n = 0;
+    while ((w = write(p[1], buf, 1000)) > 0) n += w;
+    show("then writes", n);
+    while (read(p[0], buf, sizeof buf) > 0) {}
+    n = 0;
+    while ((w = write(p[1], buf, 5000)) > 0) n += w;
+    show("of 5000-byte writes", n);
+    while (read(p[0], buf, sizeof buf) > 0) {}
+    n = 0;
+    while ((w = write(p[1], buf, 4096)) > 0) n += w;
     show("shrink below its content", fcntl(p[1], F_SETPIPE_SZ, 4096));
     while (read(p[0], buf, sizeof buf) > 0) {}
     show("set 100000", fcntl(p[1], F_SETPIPE_SZ, 100000));

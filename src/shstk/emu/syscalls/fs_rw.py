@@ -292,7 +292,7 @@ def _unread(f: OpenFile, data: bytes, pos: int | None) -> None:
     if not data or pos is not None:
         return
     if isinstance(f, PipeEnd):
-        f.pipe.buf[0:0] = data
+        f.pipe.unread(data)
         return
     with contextlib.suppress(KernelError):
         f.lseek(-len(data), F.SEEK_CUR)
