@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all bytecode demo test lint bench cet-glibc clean
+.PHONY: all bytecode demo test lint bench fuzz cet-glibc clean
 
 all: $(STAMP)
 
@@ -37,9 +37,18 @@ test: bytecode
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
+# Long fuzzing runs with a random seed (FUZZ_SEED, FUZZ_ITERATIONS, ELF_MUTANTS to
+# choose): every system call in the table with hostile arguments, then ELF mutants of a
+# static and a dynamic program and a shared object. An internal error prints a reproducer.
+fuzz: bytecode
+	cd tests && ../$(PY) test_fuzz_syscalls.py
+	seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "ELF mutants: FUZZ_SEED=$$seed"; \
+	FUZZ_SEED=$$seed ELF_MUTANTS=$${ELF_MUTANTS:-1000} $(VENV)/bin/pytest -q tests/test_fuzz_elf_run.py
+
 bench: bytecode
 	$(PY) -m pip install -q 'matplotlib>=3.7'
 	$(PY) bench/run_all.py
+	$(PY) bench/bench_hostmem.py
 
 # A glibc built with --enable-cet, from Debian's source package (only needed when
 # ../shared/glibc-cet/glibc-cet-2.41.tar.xz is absent; the CET-glibc tests skip otherwise).

@@ -28,6 +28,8 @@ class RunOptions:
     engine: str | None = None  # native | python
     # limits and reproducibility
     max_insns: int | None = None
+    max_tasks: int = 1024  # tasks (processes and threads) alive at once; fork gets EAGAIN
+    memory_limit: int = 0  # bytes of accounted guest memory; 0: the host's RAM + swap
     timeout: float | None = None
     virtual_time: bool = False
     seed: int | None = None

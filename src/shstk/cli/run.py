@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after about N guest instructions (exit status 124)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="stop after S seconds of wall time (exit status 124)")
+    p.add_argument("--max-tasks", type=_positive, default=1024, metavar="N",
+                   help="most tasks (processes and threads) alive at once: fork and clone "
+                   "fail with EAGAIN past it (default 1024)")
+    p.add_argument("--memory-limit", type=_size, default=0, metavar="SIZE",
+                   help="most guest memory the run's processes may commit together "
+                   "(writable private and shared anonymous mappings, the heap), e.g. 4G or "
+                   "512M: mmap, brk and fork fail with ENOMEM past it (default: the host's "
+                   "RAM + swap)")
     p.add_argument("--kernel", default="mainline", metavar="NAME",
                    help="kernel profile: mainline (default), 6.6, nousershstk, no-shstk, "
                    "clone3-shadow-stack-size, clone3-shstk-token")
@@ -65,6 +73,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return n
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """A size: bytes, or a number with K, M, G or T (powers of 1024)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    try:
+        n = int(t[:len(t) - len(unit)]) * _UNITS[unit]
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 4G, 512M)")
+    return n
+
+
 def handle(args: argparse.Namespace) -> int:
     # imported here, not at the top: `shstk audit` and `shstk status` never load Unicorn
     from shstk.run.report import to_json
@@ -75,7 +109,8 @@ def handle(args: argparse.Namespace) -> int:
     opts = RunOptions(
         program=args.program, args=args.args, sysroot=args.sysroot, rw=args.rw,
         env=args.env, unset=args.unset, strace=args.strace, max_insns=args.max_insns,
-        timeout=args.timeout, kernel=args.kernel, shstk=args.shstk, engine=args.engine,
+        timeout=args.timeout, max_tasks=args.max_tasks, memory_limit=args.memory_limit,
+        kernel=args.kernel, shstk=args.shstk, engine=args.engine,
         virtual_time=args.virtual_time, seed=args.seed, report=args.report,
         report_file=args.report_file, verbose=args.verbose,
         glibc_tunables=args.glibc_tunables, gdb=args.gdb)

@@ -22,7 +22,7 @@ from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import Cpu
 from shstk.emu.cpu.faults import CpuFault
 from shstk.emu.cpu.interface import FAULTED, RAN_OUT, Engine
-from shstk.emu.kernel import futex, loader, mmap, policy, shstk, timers, traps
+from shstk.emu.kernel import deadline, futex, loader, mmap, policy, shstk, timers, traps
 from shstk.emu.kernel.crash import CrashSnapshot
 from shstk.emu.kernel.entry import NO_RESULT, Blocked, Death, Debugger, RunLimit, SyscallLayer
 from shstk.emu.kernel.errors import KernelError
@@ -86,6 +86,7 @@ class Kernel:
         self._t0 = time.monotonic_ns()
         self._real0 = time.time_ns()
         self._deadline = time.monotonic() + opts.timeout if opts.timeout else None
+        self._over = False  # a --timeout or --max-insns limit ended the run
         self.pipe_ino = 0x4000
         # work that must wait until no CPU is inside emu_start (freeing a machine)
         self.deferred: list[Callable[[], None]] = []
@@ -180,7 +181,12 @@ class Kernel:
         proc.pgid = proc.sid = proc.pid
         self.init = proc
         cpu.current = task
-        loader.execve(self, task, path, argv, envp, initial=True)
+        try:
+            with deadline.alarm(self._deadline, self.opts.timeout):
+                loader.execve(self, task, path, argv, envp, initial=True)
+        except RunLimit as limit:  # a loader kept busy by the file: the run is over
+            self._end_by_limit(limit)
+            return proc
         if self.strace is not None:
             self.syscalls.trace_execve(self, path, argv, envp)
         self.runq.append(task)
@@ -191,16 +197,16 @@ class Kernel:
         """Run until the last guest process has exited (as `strace -f` waits for it);
         the run ends as the first process did."""
         try:
-            while self._guest_alive():
-                task = self._pick()
-                if task is None:
-                    if not self._idle():
-                        break
-                    continue
-                self._run_task(task)
+            with deadline.alarm(self._deadline, self.opts.timeout):
+                while self._guest_alive() and not self._over:
+                    task = self._pick()
+                    if task is None:
+                        if not self._idle():
+                            break
+                        continue
+                    self._run_task(task)
         except RunLimit as limit:
-            self.death = Death(124 << 8)
-            self.say_once("limit", limit.what)
+            self._end_by_limit(limit)
         if self.death is None:
             self.death = Death(0)
         return self.death
@@ -294,9 +300,8 @@ class Kernel:
             return True
         wait_s = max(0.0, (nearest - now) / 1e9) if nearest is not None else 1.0
         if self._deadline is not None:
+            deadline.check(self.opts, self.total_insns, self._deadline)
             wait_s = min(wait_s, max(0.0, self._deadline - time.monotonic()))
-            if time.monotonic() >= self._deadline:
-                raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
         if host_fds:
             rd = [w.host_fd for w in host_fds if not w.host_write]
             wr = [w.host_fd for w in host_fds if w.host_write]
@@ -362,24 +367,26 @@ class Kernel:
                 self.runq.append(t)
             else:
                 self.runq.appendleft(t)
-        self._check_limits()
+        deadline.check(self.opts, self.total_insns, self._deadline)
 
     def run_deferred(self) -> None:
         while self.deferred:
             self.deferred.pop(0)()
 
-    def _check_limits(self) -> None:
-        if self.opts.max_insns is not None and self.total_insns >= self.opts.max_insns:
-            raise RunLimit(f"stopped after {self.total_insns} instructions "
-                           f"(--max-insns {self.opts.max_insns})")
-        if self._deadline is not None and time.monotonic() >= self._deadline:
-            raise RunLimit(f"timeout: the guest ran longer than {self.opts.timeout} s")
+    def _end_by_limit(self, limit: RunLimit) -> None:
+        self.death, self._over = Death(124 << 8), True
+        self.say_once("limit", limit.what)
+
+    def stop_requested(self) -> bool:  # --timeout passed: long system calls end early
+        return deadline.passed(self._deadline)
 
     # --- system calls --------------------------------------------------------------------
     def syscall(self, cpu: Engine) -> None:
         t = cpu.current
         assert t is not None
         self.syscalls.dispatch(self, t)
+        if deadline.passed(self._deadline):
+            cpu.request_stop()  # back to the run loop, which ends the run
 
     def block(self, t: Task, b: Blocked) -> None:
         t.state = State.BLOCKED

@@ -416,6 +416,8 @@ def _setup_stack(k: Kernel, t: Task, mm: AddressSpace, img: ExecImage, bias: int
     items = 1 + len(arg_ptrs) + 1 + len(env_ptrs) + 1 + 2 * len(auxv)
     sp = (p - items * 8) & ~0xF
     words = [len(argv), *arg_ptrs, 0, *env_ptrs, 0]
+    # unsigned long arithmetic: e_entry + load bias may wrap, as in Linux
+    auxv = [(key, value & 0xFFFFFFFFFFFFFFFF) for key, value in auxv]
     for key, value in auxv:
         words += [key, value]
     mm.write(sp, struct.pack(f"<{len(words)}Q", *(w & 0xFFFFFFFFFFFFFFFF for w in words)))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
-from shstk.emu.kernel import policy
+from shstk.emu.kernel import memlimit, policy
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import VM_GROWSDOWN, VM_NORESERVE, FileRef, page_align
 
@@ -55,6 +55,9 @@ def do_mmap(k: Kernel, t: Task, addr: int, length: int, prot: int, flags: int, f
                                  start_gap)
     if flags & M.MAP_FIXED_NOREPLACE and mm.overlapping(where, where + length):
         raise KernelError(E.EEXIST)
+    if not flags & M.MAP_NORESERVE and (
+            (shared and anonymous) or (not shared and prot & M.PROT_WRITE)):
+        memlimit.charge(k, t, length)
     if fixed:
         mm.unmap(where, where + length)
     vm = extra_vm

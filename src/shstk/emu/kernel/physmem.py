@@ -15,13 +15,20 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shstk.abi import errno as E
 from shstk.emu.kernel import hostmem
+from shstk.emu.kernel.errors import KernelError
 
 if TYPE_CHECKING:
     from shstk.emu.cpu.interface import Engine
 
 PAGE = 0x1000
-CHUNK = 1 << 38  # 256 GiB of physical address space per CPU region
+# A process's first chunk is small and each further one twice the last (up to 256 GiB),
+# so a process costs host address space in proportion to what it maps: a fork loop of
+# thousands of processes fits in the host's 128 TiB.
+FIRST_CHUNK = 1 << 30
+MAX_CHUNK = 1 << 38
+GRAIN = 1 << 30
 PHYS_BASE = 1 << 32  # physical addresses start here (0 stays unmapped, for clarity)
 
 
@@ -38,10 +45,16 @@ class PhysMemory:
         self.cpu = cpu
         self.chunks: list[_Chunk] = []
         self._next_phys = PHYS_BASE
+        self._chunk_size = FIRST_CHUNK
 
     def _new_chunk(self, size: int) -> _Chunk:
-        size = max(CHUNK, (size + CHUNK - 1) // CHUNK * CHUNK)
-        host = hostmem.reserve(size)
+        size = max(self._chunk_size, (size + GRAIN - 1) // GRAIN * GRAIN)
+        try:
+            host = hostmem.reserve(size)
+        except hostmem.HostMemoryError:
+            # the host's address space is full: the guest is out of memory, not shstk
+            raise KernelError(E.ENOMEM) from None
+        self._chunk_size = min(MAX_CHUNK, max(self._chunk_size, size) * 2)
         phys = self._next_phys
         self._next_phys += size
         self.cpu.map_physical(phys, size, host)
@@ -101,12 +114,18 @@ class PhysMemory:
 
 
 def back_anonymous(host: int, size: int) -> None:
-    hostmem.map_anonymous_at(host, size)
+    try:
+        hostmem.map_anonymous_at(host, size)
+    except hostmem.HostMemoryError:
+        raise KernelError(E.ENOMEM) from None  # the host's map count, as Linux's own
 
 
 def back_fd(host: int, size: int, fd: int, offset: int, *, shared: bool,
             writable: bool) -> None:
-    hostmem.map_file_into(host, fd, size, offset, shared=shared, writable=writable)
+    try:
+        hostmem.map_file_into(host, fd, size, offset, shared=shared, writable=writable)
+    except hostmem.HostMemoryError as exc:  # the host refuses to map this file so
+        raise KernelError(exc.errno or E.ENOMEM) from None
 
 
 def new_memfd(size: int, name: str = "shstk-shared") -> int:

@@ -1,13 +1,20 @@
-"""Pipes (fs/pipe.c): a buffer of PIPE_CAPACITY bytes shared by a read end and a write end."""
+"""Pipes (fs/pipe.c): a buffer of PIPE_CAPACITY bytes shared by a read end and a write end.
+
+As in Linux, the buffer is a ring of page-sized slots (16 by default): a write's first
+`len % 4096` bytes go into the last slot if they fit there, the rest into new slots, so a
+pipe holds 64 KiB of 4 KiB writes but 64,000 bytes of 1,000-byte writes."""
 
 from __future__ import annotations
 
 import stat as st
+from collections import deque
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import OpenFile, StatResult, WouldBlock
+
+PAGE = 4096
 
 
 class Pipe:
@@ -16,9 +23,66 @@ class Pipe:
     def __init__(self, capacity: int = F.PIPE_CAPACITY) -> None:
         self.buf = bytearray()
         self.capacity = capacity
+        self.slots: deque[list[int]] = deque()  # [offset in its page, length] per slot
         self.readers = 0
         self.writers = 0
         self.ino = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.slots) >= self.capacity // PAGE
+
+    def push(self, data: bytes) -> int:
+        """pipe_write()'s copy: merge the remainder into the last slot, then fill new
+        slots while there are free ones. Returns the bytes taken."""
+        done = 0
+        chars = len(data) % PAGE
+        if chars and self.slots and sum(self.slots[-1]) + chars <= PAGE:
+            self.slots[-1][1] += chars
+            done = chars
+        while done < len(data) and not self.full:
+            n = min(PAGE, len(data) - done)
+            self.slots.append([0, n])
+            done += n
+        self.buf += data[:done]
+        return done
+
+    def take(self, n: int) -> bytes:
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        left = len(data)
+        while left:
+            slot = self.slots[0]
+            k = min(left, slot[1])
+            slot[0] += k
+            slot[1] -= k
+            left -= k
+            if not slot[1]:
+                self.slots.popleft()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put back bytes just taken (splice moved fewer than it read)."""
+        for i in range(len(data) - (len(data) - 1) % PAGE - 1 if data else 0, -1, -PAGE):
+            self.slots.appendleft([0, len(data[i:i + PAGE])])
+        self.buf[0:0] = data
+
+
+PIPE_MAX_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size
+
+
+def pipe_set_size(pipe: Pipe, arg: int) -> int:
+    """fs/pipe.c pipe_set_size(): a power of two pages, at most pipe-max-size (the guest
+    never has CAP_SYS_RESOURCE for this: a pipe's buffer is host memory), and never below
+    what the pipe holds."""
+    if arg > 1 << 31:
+        raise KernelError(E.EINVAL)
+    size = max(4096, 1 << (max(arg, 1) - 1).bit_length())
+    if size > PIPE_MAX_SIZE:
+        raise KernelError(E.EPERM)
+    if size // PAGE < len(pipe.slots):
+        raise KernelError(E.EBUSY)
+    return size
 
 
 class PipeEnd(OpenFile):
@@ -43,9 +107,7 @@ class PipeEnd(OpenFile):
             if self.flags & F.O_NONBLOCK:
                 raise KernelError(E.EAGAIN)
             raise WouldBlock(lambda: bool(p.buf) or p.writers == 0)
-        data = bytes(p.buf[:n])
-        del p.buf[:n]
-        return data
+        return p.take(n)
 
     def write(self, data: bytes) -> int:
         if not self.write_end:
@@ -53,16 +115,12 @@ class PipeEnd(OpenFile):
         p = self.pipe
         if p.readers == 0:
             raise KernelError(E.EPIPE)
-        room = p.capacity - len(p.buf)
-        # Writes of at most PIPE_BUF bytes are atomic: all or wait.
-        if room <= 0 or (len(data) <= F.PIPE_BUF and room < len(data)):
+        # a write of at most PIPE_BUF bytes fits one slot: it is all or nothing
+        n = p.push(data) if data else 0
+        if n == 0 and data:
             if self.flags & F.O_NONBLOCK:
                 raise KernelError(E.EAGAIN)
-            need = len(data) if len(data) <= F.PIPE_BUF else 1
-            raise WouldBlock(lambda: p.readers == 0 or p.capacity - len(p.buf) >= need,
-                             write=True)
-        n = min(room, len(data))
-        p.buf += data[:n]
+            raise WouldBlock(lambda: p.readers == 0 or not p.full, write=True)
         return n
 
     def poll(self) -> int:
@@ -70,7 +128,7 @@ class PipeEnd(OpenFile):
         if self.write_end:
             if p.readers == 0:
                 return F.POLLOUT | F.POLLERR
-            return F.POLLOUT if len(p.buf) < p.capacity else 0
+            return 0 if p.full else F.POLLOUT
         ev = F.POLLIN if p.buf else 0
         if p.writers == 0:
             ev |= F.POLLHUP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import clone as C
 from shstk.abi import errno as E
 from shstk.abi import signals as S
-from shstk.emu.kernel import ptrace, shstk
+from shstk.emu.kernel import memlimit, ptrace, shstk
 from shstk.emu.kernel.entry import Blocked, Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import AddressSpace
@@ -76,6 +77,9 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
     """kernel_clone(): create the child; returns its id to the parent."""
     flags = a.flags
     check_clone_flags(flags)
+    memlimit.check_new_task(k, parent, thread=bool(flags & C.CLONE_THREAD))
+    if not flags & (C.CLONE_VM | C.CLONE_THREAD):
+        memlimit.charge_fork(k, parent)
     pproc = parent.proc
     cpu = parent.cpu
     regs = cpu.dump_regs()
@@ -143,10 +147,13 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
     except KernelError:
         _undo_clone(k, child, flags)
         raise
-    if flags & C.CLONE_PARENT_SETTID and a.parent_tid:
-        pproc.mm.write_u32(a.parent_tid, tid)
-    if flags & C.CLONE_CHILD_SETTID and a.child_tid:
-        child.proc.mm.write_u32(a.child_tid, tid)
+    # the child exists now: Linux ignores a put_user() that faults here
+    with contextlib.suppress(KernelError):
+        if flags & C.CLONE_PARENT_SETTID and a.parent_tid:
+            pproc.mm.write_u32(a.parent_tid, tid)
+    with contextlib.suppress(KernelError):
+        if flags & C.CLONE_CHILD_SETTID and a.child_tid:
+            child.proc.mm.write_u32(a.child_tid, tid)
     if flags & C.CLONE_CHILD_CLEARTID:
         child.clear_child_tid = a.child_tid
     k.make_runnable(child)
@@ -196,6 +203,7 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
     for child in list(proc.children):
         child.parent = k.init if k.init is not None and k.init is not proc \
             and not k.init.zombie else None
+        child.exit_signal = S.SIGCHLD  # reparent_leader(): nobody slays init
         if child.parent is not None:
             child.parent.children.append(child)
         elif child.zombie:
@@ -207,7 +215,7 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
     else:
         act = parent.sighand.actions.get(S.SIGCHLD)
         autoreap = act is not None and (act.handler == S.SIG_IGN or act.flags & S.SA_NOCLDWAIT)
-        if proc.exit_signal:
+        if 0 < proc.exit_signal <= 64:  # do_notify_parent(): only a valid signal
             sig_status, code = _chld_code(status)
             k.signals.send_process(parent, SigInfo(proc.exit_signal, code, pid=proc.pid,
                                                    uid=proc.uid, status=sig_status))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import stat
 import struct
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.pipe import PipeEnd
+from shstk.emu.kernel.pipe import Pipe, PipeEnd, pipe_set_size
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:
@@ -69,9 +72,9 @@ def sys_fcntl(k: Kernel, t: Task, fd: int, cmd: int, arg: int) -> int:
         return 0
     if cmd in (F.F_GETPIPE_SZ, F.F_SETPIPE_SZ):
         if not isinstance(f, PipeEnd):
-            raise KernelError(E.EBADF)
+            return _host_pipe_size(f, cmd, arg)
         if cmd == F.F_SETPIPE_SZ:
-            f.pipe.capacity = max(4096, 1 << (max(arg, 1) - 1).bit_length())
+            f.pipe.capacity = pipe_set_size(f.pipe, arg)
         return f.pipe.capacity
     if cmd in (F.F_GETOWN, F.F_SETOWN, F.F_SETSIG, F.F_GETSIG):
         return 0
@@ -117,3 +120,17 @@ def sys_flock(k: Kernel, t: Task, fd: int, op: int) -> int:
 
 def sys_sync(k: Kernel, t: Task) -> int:
     return 0
+
+
+def _host_pipe_size(f: object, cmd: int, arg: int) -> int:
+    """A host pipe the guest inherited (its stdout under a shell's `|`): the host's own
+    size, changed within the limits of a guest pipe. Anything else is EBADF."""
+    host_fd = getattr(f, "fd", -1) if getattr(f, "kind", "") == "host" else -1
+    try:
+        if host_fd < 0 or not stat.S_ISFIFO(os.fstat(host_fd).st_mode):
+            raise KernelError(E.EBADF)
+        if cmd == F.F_SETPIPE_SZ:
+            arg = pipe_set_size(Pipe(), arg)
+        return fcntl.fcntl(host_fd, cmd, arg)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.EBADF) from None

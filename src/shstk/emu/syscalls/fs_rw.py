@@ -3,6 +3,7 @@ sendfile, copy_file_range."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import TYPE_CHECKING
 
@@ -10,9 +11,8 @@ from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.abi import signals as S
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import (
-    OpenFile,
-)
+from shstk.emu.kernel.files import OpenFile, WouldBlock
+from shstk.emu.kernel.pipe import PipeEnd
 from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.syscalls.fs_common import IOV_MAX, MAX_RW, blocking, file_for_rw, user_buffer
 from shstk.emu.syscalls.kinds import s64
@@ -23,25 +23,74 @@ if TYPE_CHECKING:
     from shstk.emu.kernel.task import Task
 
 
+# Large reads and writes go through host memory CHUNK bytes at a time: a 1 GiB write
+# to /dev/null or a pipe costs a chunk of host memory, not a copy (or two) of the total.
+CHUNK = 1 << 20
+
+
+def _streams_on(f: OpenFile) -> bool:
+    """Whether a read that filled its chunk may go on without blocking: regular files
+    and the endless devices. A pipe, socket or terminal gives what it has, once."""
+    return (getattr(f, "_mode", 0) & 0o170000 == 0o100000
+            or getattr(f, "host_path", f.path) in ("/dev/zero", "/dev/urandom",
+                                                     "/dev/random"))
+
+
+def _read_chunked(k: Kernel, t: Task, f: OpenFile, buf: int, count: int,
+                  pos: int | None = None) -> int:
+    """Read up to `count` bytes into guest memory at `buf`, a chunk at a time (at the file
+    position, or at `pos`). Stops at a short read, and early (with what it has) when the
+    run must stop. Errors after the first chunk end the read with the count so far."""
+    done = 0
+    while True:  # once at least: a read of 0 bytes still checks the file
+        n = min(CHUNK, count - done)
+        try:
+            data = f.read(n) if pos is None else f.pread(n, pos + done)
+            t.mm.write(buf + done, data)
+        except (KernelError, WouldBlock):
+            if done:
+                return done
+            raise
+        done += len(data)
+        if done >= count or len(data) < n or not _streams_on(f) or k.stop_requested():
+            break
+    return done
+
+
+def _write_chunked(k: Kernel, t: Task, f: OpenFile, buf: int, count: int,
+                   pos: int | None = None) -> int:
+    """Write `count` bytes from guest memory at `buf`, a chunk at a time."""
+    done = 0
+    while True:
+        n = min(CHUNK, count - done)
+        try:
+            data = t.mm.read(buf + done, n)
+            w = _write_all(k, t, f, data) if pos is None else f.pwrite(data, pos + done)
+        except (KernelError, WouldBlock):
+            if done:
+                return done
+            raise
+        done += w
+        if done >= count or w < n or k.stop_requested():
+            break
+    return done
+
+
 def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = file_for_rw(t, fd, False)
     if i64(count) < 0:
         raise KernelError(E.EINVAL)
     count = user_buffer(t, buf, min(count, MAX_RW))
-
-    def op() -> int:
-        data = f.read(count)
-        t.mm.write(buf, data)
-        return len(data)
-
-    return blocking(t, op)
+    return blocking(t, lambda: _read_chunked(k, t, f, buf, count))
 
 
 def sys_write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = file_for_rw(t, fd, True)
     count = min(count, MAX_RW)
-    data = t.mm.read(buf, count)
-    return blocking(t, lambda: _write_all(k, t, f, data))
+    if count <= CHUNK:
+        data = t.mm.read(buf, count)
+        return blocking(t, lambda: _write_all(k, t, f, data))
+    return blocking(t, lambda: _write_chunked(k, t, f, buf, count))
 
 
 def _write_all(k: Kernel, t: Task, f: OpenFile, data: bytes) -> int:
@@ -57,16 +106,14 @@ def sys_pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) 
     f = file_for_rw(t, fd, False)
     if i64(offset) < 0:
         raise KernelError(E.EINVAL)
-    data = f.pread(user_buffer(t, buf, min(count, MAX_RW)), offset)
-    t.mm.write(buf, data)
-    return len(data)
+    return _read_chunked(k, t, f, buf, user_buffer(t, buf, min(count, MAX_RW)), offset)
 
 
 def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> int:
     f = file_for_rw(t, fd, True)
     if i64(offset) < 0:
         raise KernelError(E.EINVAL)
-    return f.pwrite(t.mm.read(buf, min(count, MAX_RW)), offset)
+    return _write_chunked(k, t, f, buf, min(count, MAX_RW), offset)
 
 
 def _iovecs(t: Task, iov: int, iovcnt: int) -> list[tuple[int, int]]:
@@ -240,6 +287,48 @@ def _read_at(f: OpenFile, count: int, pos: int | None) -> bytes:
     return f.pread(count, pos)
 
 
+def _unread(f: OpenFile, data: bytes, pos: int | None) -> None:
+    """Give back what was read but could not be written (splice moves only what fits)."""
+    if not data or pos is not None:
+        return
+    if isinstance(f, PipeEnd):
+        f.pipe.unread(data)
+        return
+    with contextlib.suppress(KernelError):
+        f.lseek(-len(data), F.SEEK_CUR)
+
+
+def _transfer(k: Kernel, t: Task, fin: OpenFile, fout: OpenFile, count: int,
+              pos_in: int | None, pos_out: int | None) -> tuple[int, int]:
+    """Move up to `count` bytes from `fin` to `fout` a chunk at a time (do_splice_direct):
+    (bytes moved, bytes consumed from fin). Stops at the end of the input, a short write
+    or an error after the first chunk; WouldBlock only when nothing moved."""
+    done = 0
+    while done < count:
+        n = min(CHUNK, count - done)
+        try:
+            data = _read_at(fin, n, None if pos_in is None else pos_in + done)
+        except (KernelError, WouldBlock):
+            if done:
+                break
+            raise
+        if not data:
+            break
+        try:
+            w = (_write_all(k, t, fout, data) if pos_out is None
+                 else fout.pwrite(data, pos_out + done))
+        except (KernelError, WouldBlock):
+            _unread(fin, data, pos_in)
+            if done:
+                break
+            raise
+        _unread(fin, data[w:], pos_in)
+        done += w
+        if w < len(data) or len(data) < n or k.stop_requested():
+            break
+    return done, done
+
+
 def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
                  count: int) -> int:
     pos = _loff_at(t, offset_ptr)  # sendfile64() reads it before looking at the fds
@@ -247,10 +336,14 @@ def sys_sendfile(k: Kernel, t: Task, out_fd: int, in_fd: int, offset_ptr: int,
     if pos is not None and pos < 0:
         raise KernelError(E.EINVAL)
     fout = file_for_rw(t, out_fd, True)
-    data = _read_at(fin, min(count, MAX_RW), pos)
-    if pos is not None:
-        t.mm.write_u64(offset_ptr, pos + len(data))
-    return fout.write(data) if data else 0
+
+    def op() -> int:
+        n, used = _transfer(k, t, fin, fout, min(count, MAX_RW), pos, None)
+        if pos is not None:
+            t.mm.write_u64(offset_ptr, pos + used)
+        return n
+
+    return blocking(t, op)
 
 
 def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int,
@@ -263,13 +356,13 @@ def sys_copy_file_range(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int
     for pos in (pos_in, pos_out):
         if pos is not None and pos < 0:
             raise KernelError(E.EINVAL)
-    data = _read_at(fin, min(length, MAX_RW), pos_in)
-    if pos_in is not None:
-        t.mm.write_u64(off_in, pos_in + len(data))
-    if not data:
-        return 0
-    if pos_out is not None:
-        n = fout.pwrite(data, pos_out)
-        t.mm.write_u64(off_out, pos_out + n)
+
+    def op() -> int:
+        n, used = _transfer(k, t, fin, fout, min(length, MAX_RW), pos_in, pos_out)
+        if pos_in is not None:
+            t.mm.write_u64(off_in, pos_in + used)
+        if pos_out is not None:
+            t.mm.write_u64(off_out, pos_out + n)
         return n
-    return fout.write(data)
+
+    return blocking(t, op)

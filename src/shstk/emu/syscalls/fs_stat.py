@@ -142,11 +142,15 @@ def sys_access(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_faccessat2(k, t, F.AT_FDCWD, path_addr, mode, 0)
 
 
-def _statfs_bytes(host: str | None) -> bytes:
+def _statfs_bytes(host: str | int | None) -> bytes:
+    """struct statfs of a host path or descriptor (an unlinked file still has one)."""
     if host is None:
         return struct.pack("<qqqqqqqiiqqqqqq", 0x9FA0, 4096, 0, 0, 0, 0, 0, 0, 0, 255, 4096,
                            0, 0, 0, 0)
-    s = os.statvfs(host)
+    try:
+        s = os.statvfs(host)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.EIO) from None
     return struct.pack("<qqqqqqqiiqqqqqq", 0xEF53, s.f_bsize, s.f_blocks, s.f_bfree,
                        s.f_bavail, s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize,
                        s.f_flag | 1, 0, 0, 0)
@@ -160,5 +164,7 @@ def sys_statfs(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
 
 def sys_fstatfs(k: Kernel, t: Task, fd: int, buf: int) -> int:
     f = t.proc.files.get(fd)
-    t.mm.write(buf, _statfs_bytes(getattr(f, "host_path", None) or None))
+    host_fd = f.host_fd()
+    t.mm.write(buf, _statfs_bytes(host_fd if host_fd >= 0 and bool(getattr(f, "host_path", ""))
+                                  else None))
     return 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
-from shstk.emu.kernel import shstk
+from shstk.emu.kernel import memlimit, shstk
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     HEAP_RESERVE,
@@ -18,6 +18,8 @@ from shstk.emu.kernel.mm import (
     TASK_SIZE,
     VM_DONTCOPY,
     VM_NOHUGEPAGE,
+    VM_NORESERVE,
+    VM_SHARED,
     VM_WIPEONFORK,
     page_align,
 )
@@ -50,6 +52,7 @@ def sys_brk(k: Kernel, t: Task, addr: int) -> int:
     if mm.overlapping(old_end, new_end + PAGE):
         return mm.brk
     try:
+        memlimit.charge(k, t, new_end - old_end)
         if heap is None:
             mm.heap = mm.map_anonymous(old_end, new_end - old_end, M.PROT_READ | M.PROT_WRITE,
                                        name="[heap]", reserve=HEAP_RESERVE)
@@ -104,6 +107,10 @@ def sys_mprotect(k: Kernel, t: Task, addr: int, length: int, prot: int) -> int:
     # Linux changes the VMAs one by one from `addr` and stops at the first hole with
     # ENOMEM, keeping the changes it made (nothing at all when `addr` is unmapped).
     covered = _mapped_prefix(mm, addr, end)
+    if prot & M.PROT_WRITE:  # private memory made writable is accounted from now on
+        memlimit.charge(k, t, sum(
+            min(v.end, covered) - max(v.start, addr) for v in mm.overlapping(addr, covered)
+            if not memlimit.accounted(v) and not v.flags & (VM_SHARED | VM_NORESERVE)))
     if covered > addr:
         mm.protect(addr, covered, prot)
     if covered < end:
@@ -180,6 +187,8 @@ def sys_mremap(k: Kernel, t: Task, old: int, old_len: int, new_len: int, flags: 
         if new_addr < old + old_len and old < new_addr + new_len:
             raise KernelError(E.EINVAL)
         v = mm.split_range(old, old + old_len)
+        if memlimit.accounted(v):
+            memlimit.charge(k, t, new_len - old_len)
         mm.unmap(new_addr, new_addr + new_len)
         mm.move(v, new_addr, new_len)
         return new_addr
@@ -188,6 +197,8 @@ def sys_mremap(k: Kernel, t: Task, old: int, old_len: int, new_len: int, flags: 
         if new_len < old_len:
             mm.unmap(old + new_len, old + old_len)
         return old
+    if memlimit.accounted(v):
+        memlimit.charge(k, t, new_len - old_len)
     nxt = mm.find_next(old + old_len)
     room = nxt is None or nxt.start - nxt.start_gap() >= old + new_len
     if room and old + new_len <= TASK_SIZE:

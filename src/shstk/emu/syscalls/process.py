@@ -27,7 +27,8 @@ MASK64 = (1 << 64) - 1
 
 def sys_clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid: int,
               tls: int) -> int:
-    a = CloneArgs(flags & ~C.CSIGNAL & MASK64, stack, 0, parent_tid, child_tid, tls,
+    # clone() takes the low 32 bits of its flags (clone3 has the 64-bit ones)
+    a = CloneArgs(flags & ~C.CSIGNAL & 0xFFFFFFFF, stack, 0, parent_tid, child_tid, tls,
                   flags & C.CSIGNAL)
     if a.flags & C.CLONE_PIDFD and a.flags & C.CLONE_PARENT_SETTID:
         raise KernelError(E.EINVAL)
