@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from shstk.abi import errno as E
 from shstk.abi import resource as R
-from shstk.abi import signals as S
 from shstk.emu.cpu.cpu import Cpu
 from shstk.emu.cpu.faults import CpuFault
 from shstk.emu.cpu.interface import FAULTED, RAN_OUT, Engine
@@ -470,22 +469,6 @@ class Kernel:
                             extra_vm=extra_vm, start_gap=start_gap)
 
     # --- misc used by several families --------------------------------------------------------
-    def set_altstack(self, t: Task, sp: int, flags: int, size: int, *,
-                     from_sigreturn: bool = False) -> None:
-        """sigaltstack's core (do_sigaltstack)."""
-        cur_sp = t.cpu.reg("rsp") if t.cpu.current is t else 0
-        if self.frames.on_altstack(t, cur_sp) and not from_sigreturn:
-            raise KernelError(E.EPERM)
-        mode = flags & ~S.SS_AUTODISARM
-        if mode not in (S.SS_DISABLE, S.SS_ONSTACK, 0):
-            raise KernelError(E.EINVAL)
-        if mode == S.SS_DISABLE:
-            t.altstack = (0, S.SS_DISABLE, 0)
-            return
-        if size < S.MINSIGSTKSZ:
-            raise KernelError(E.ENOMEM)
-        t.altstack = (sp, flags & S.SS_AUTODISARM, size)
-
     def rlimit_stack(self, t: Task) -> int:
         return t.proc.rlimits[R.RLIMIT_STACK][0]
 

@@ -27,7 +27,7 @@ from shstk.abi import mman as M
 from shstk.emu.cpu.interface import Engine, Region
 from shstk.emu.kernel import hostmem, physmem
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.mmap_area import UnmappedArea
+from shstk.emu.kernel.mmap_area import UnmappedArea, mmap_base
 from shstk.emu.kernel.mmfork import copy_address_space
 from shstk.emu.kernel.physmem import PhysMemory
 from shstk.emu.kernel.vma import (
@@ -90,7 +90,7 @@ class AddressSpace(UnmappedArea):
         self.heap: Vma | None = None
         self.stack_top = TASK_SIZE
         self.start_stack = 0
-        self.mmap_base = self._mmap_base(stack_rlimit)
+        self.mmap_base = mmap_base(stack_rlimit)
         self.arg_start = self.arg_end = self.env_start = self.env_end = 0
         self.engine_live = True  # False once the machine is being torn down
         cpu.read_code = self.read_code
@@ -98,14 +98,6 @@ class AddressSpace(UnmappedArea):
         physmem.back_anonymous(exit_host, PAGE)
         hostmem.view(exit_host, PAGE)[:] = b"\xf4" * PAGE  # HLT, should it ever run
         cpu.attach_mm(self, exit_phys)
-
-    @staticmethod
-    def _mmap_base(stack_rlimit: int) -> int:
-        # arch/x86/mm/mmap.c mmap_base(), without randomization
-        gap = min(stack_rlimit, TASK_SIZE) + M.STACK_GUARD_GAP
-        gap = max(gap, 128 << 20)
-        gap = min(gap, TASK_SIZE // 6 * 5)
-        return page_down(TASK_SIZE - gap)
 
     # --- lookup ------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:

@@ -21,6 +21,13 @@ from shstk.emu.kernel.vma import (
 )
 
 
+def mmap_base(stack_rlimit: int) -> int:
+    """arch/x86/mm/mmap.c mmap_base(), without randomization."""
+    gap = min(stack_rlimit, TASK_SIZE) + M.STACK_GUARD_GAP
+    gap = max(gap, 128 << 20)
+    gap = min(gap, TASK_SIZE // 6 * 5)
+    return page_down(TASK_SIZE - gap)
+
 class UnmappedArea:
     """The gap search of an address space (a mixin of AddressSpace)."""
 

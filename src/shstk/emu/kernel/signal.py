@@ -134,6 +134,22 @@ class SignalFrames:
         ss_sp, flags, size = task.altstack
         return not flags & S.SS_DISABLE and ss_sp < sp <= ss_sp + size
 
+    def set_altstack(self, t: Task, sp: int, flags: int, size: int, *,
+                     from_sigreturn: bool = False) -> None:
+        """sigaltstack's core (do_sigaltstack)."""
+        cur_sp = t.cpu.reg("rsp") if t.cpu.current is t else 0
+        if self.on_altstack(t, cur_sp) and not from_sigreturn:
+            raise KernelError(E.EPERM)
+        mode = flags & ~S.SS_AUTODISARM
+        if mode not in (S.SS_DISABLE, S.SS_ONSTACK, 0):
+            raise KernelError(E.EINVAL)
+        if mode == S.SS_DISABLE:
+            t.altstack = (0, S.SS_DISABLE, 0)
+            return
+        if size < S.MINSIGSTKSZ:
+            raise KernelError(E.ENOMEM)
+        t.altstack = (sp, flags & S.SS_AUTODISARM, size)
+
     def setup(self, task: Task, info: SigInfo, act: SigAction, oldmask: int) -> None:
         """x64_setup_rt_frame(): write the frame, point the registers at the handler."""
         cpu = task.cpu
@@ -214,6 +230,6 @@ class SignalFrames:
         task.blocked = mask & ~(sigbit(S.SIGKILL) | sigbit(S.SIGSTOP))
         self.k.signals.recalc(task)
         # restore_altstack: errors are ignored by the kernel except EFAULT
-        self.k.set_altstack(task, ss[0], ss[1], ss[3], from_sigreturn=True)
+        self.set_altstack(task, ss[0], ss[1], ss[3], from_sigreturn=True)
         shstk.pop_sigframe(self.k, task)
         return int(regs["rax"])

@@ -15,7 +15,7 @@ from shstk.emu.kernel.files import (
     HostFile,
 )
 from shstk.emu.kernel.vfs import Node
-from shstk.emu.syscalls.fs_common import host_op, path_arg, require_writable, resolve_at
+from shstk.emu.syscalls.fs_common import host_op, path_arg, require_attr_writable, resolve_at
 from shstk.emu.syscalls.kinds import UID_UNCHANGED
 from shstk.emu.syscalls.util import i64
 
@@ -35,7 +35,7 @@ def sys_fchmodat2(k: Kernel, t: Task, dirfd: int, path_addr: int, mode: int,
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
     if node.lstat is not None and stat.S_ISLNK(node.lstat.st_mode):
         raise KernelError(E.EOPNOTSUPP)  # a symlink's mode does not change
-    require_writable(k, node)
+    require_attr_writable(k, node)
     return host_op(os.chmod, node.host, mode & 0o7777)
 
 
@@ -82,7 +82,7 @@ def sys_fchownat(k: Kernel, t: Task, dirfd: int, path_addr: int, uid: int, gid: 
         f = _writable_host_file(k, t, dirfd, by_path=True)
         return host_op(os.chown, _fd_path(f), _host_id(uid), _host_id(gid))
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
-    require_writable(k, node)
+    require_attr_writable(k, node)
     if flags & F.AT_SYMLINK_NOFOLLOW:
         return host_op(os.lchown, node.host, _host_id(uid), _host_id(gid))
     return host_op(os.chown, node.host, _host_id(uid), _host_id(gid))
@@ -150,7 +150,7 @@ def _times_node(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int
     if not path and flags & F.AT_EMPTY_PATH and dirfd != F.AT_FDCWD:
         return _writable_host_file(k, t, dirfd, by_path=True)
     node = resolve_at(k, t, dirfd, path, follow=not flags & F.AT_SYMLINK_NOFOLLOW)
-    require_writable(k, node)
+    require_attr_writable(k, node)
     return node
 
 
@@ -187,7 +187,7 @@ def sys_truncate(k: Kernel, t: Task, path_addr: int, length: int) -> int:
         raise KernelError(E.EISDIR)
     if not stat.S_ISREG(mode):
         raise KernelError(E.EINVAL)
-    require_writable(k, node)
+    require_attr_writable(k, node)
     return host_op(os.truncate, node.host, i64(length))
 
 

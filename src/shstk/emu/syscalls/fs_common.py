@@ -81,6 +81,15 @@ def require_writable(k: Kernel, node: Node) -> None:
         raise KernelError(E.EROFS)
 
 
+def require_attr_writable(k: Kernel, node: Node) -> None:
+    """chmod, chown, utimes, truncate: the object's mount may change (else EROFS), and the
+    object is one the host holds: a writable /proc file keeps its attributes (EPERM, as
+    proc_setattr refuses)."""
+    require_writable(k, node)
+    if node.host is None:
+        raise KernelError(E.EPERM)
+
+
 def require_entry_writable(k: Kernel, node: Node) -> None:
     """The directory holding the name may change (create, unlink, rename), else EROFS."""
     if not k.vfs.writable_mount(k.vfs.entry_mount(node)):

@@ -146,7 +146,8 @@ def reopen(k: Kernel, obj: OpenFile, flags: int) -> OpenFile:
             # user gave (never more), without truncating it
             given = fcntl.fcntl(obj.fd, fcntl.F_GETFL) & os.O_ACCMODE
             if given != os.O_RDWR and acc != given:
-                raise KernelError(E.EACCES)
+                # more than the user gave: writing is refused as on a read-only mount
+                raise KernelError(E.EROFS if acc != os.O_RDONLY else E.EACCES)
             host_flags |= flags & F.O_APPEND
         elif not (st.S_ISFIFO(mode) or st.S_ISCHR(mode)):
             raise KernelError(E.ENXIO)  # a socket, or a host file with no guest path

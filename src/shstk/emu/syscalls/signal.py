@@ -111,7 +111,7 @@ def sys_sigaltstack(k: Kernel, t: Task, ss: int, oss: int) -> int:
         out = None
     if ss:
         sp, flags, _pad, size = struct.unpack("<QiiQ", t.mm.read(ss, 24))
-        k.set_altstack(t, sp, flags & 0xFFFFFFFF, size)
+        k.frames.set_altstack(t, sp, flags & 0xFFFFFFFF, size)
     if out is not None:
         t.mm.write(oss, out)
     return 0
