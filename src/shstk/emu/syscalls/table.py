@@ -24,6 +24,7 @@ from shstk.emu.syscalls import (
     mm,
     net,
     net_msg,
+    notify,
     prctl,
     process,
     sched,
@@ -36,6 +37,8 @@ from shstk.emu.syscalls.spec import Syscall, error, partial, supported
 _S = supported
 _P = partial
 _E = error
+_INOTIFY = ("events for changes made through the emulated kernel only: changes by host "
+            "processes are missed, and exit or dup2 give no close event")
 
 ENTRIES: list[Syscall] = [
     # --- files ---------------------------------------------------------------------
@@ -309,9 +312,9 @@ ENTRIES: list[Syscall] = [
     _E(250, "keyctl", E.ENOSYS, "keyrings are not emulated"),
     _E(251, "ioprio_set", E.EPERM, "not emulated"),
     _E(252, "ioprio_get", E.ENOSYS, "not emulated"),
-    _E(253, "inotify_init", E.ENOSYS, "inotify is not emulated"),
-    _E(254, "inotify_add_watch", E.ENOSYS, "inotify is not emulated"),
-    _E(255, "inotify_rm_watch", E.ENOSYS, "inotify is not emulated"),
+    _P(253, "inotify_init", notify.sys_inotify_init, _INOTIFY, ""),
+    _P(254, "inotify_add_watch", notify.sys_inotify_add_watch, _INOTIFY, "fd, path, u32"),
+    _S(255, "inotify_rm_watch", notify.sys_inotify_rm_watch, "fd, i32"),
     _E(256, "migrate_pages", E.ENOSYS, "NUMA is not emulated"),
     _S(257, "openat", fs_open.sys_openat, "dirfd, path, oflags, mode",
        note="writes only below --rw dirs"),
@@ -353,7 +356,7 @@ ENTRIES: list[Syscall] = [
     _S(291, "epoll_create1", event.sys_epoll_create1, "x32"),
     _S(292, "dup3", fs_fd.sys_dup3, "fd, fd, oflags"),
     _S(293, "pipe2", fs_open.sys_pipe2, "p, oflags"),
-    _E(294, "inotify_init1", E.ENOSYS, "inotify is not emulated"),
+    _P(294, "inotify_init1", notify.sys_inotify_init1, _INOTIFY, "x32"),
     _S(295, "preadv", fs_rw.sys_preadv, "fd, p, u32, loff, x"),
     _S(296, "pwritev", fs_rw.sys_pwritev, "fd, p, u32, loff, x"),
     _S(297, "rt_tgsigqueueinfo", signal.sys_rt_tgsigqueueinfo, "i32, i32, sig, p"),
