@@ -24,3 +24,7 @@ def _compare(script: str, *, rw: bool = False) -> None:
 
 def test_inotify_matches_native() -> None:
     _compare("inotify.py", rw=True)
+
+
+def test_sysv_ipc_matches_native() -> None:
+    _compare("sysv.py")
