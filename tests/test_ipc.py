@@ -28,3 +28,7 @@ def test_inotify_matches_native() -> None:
 
 def test_sysv_ipc_matches_native() -> None:
     _compare("sysv.py")
+
+
+def test_posix_mqueue_matches_native() -> None:
+    _compare("mqueue.py")
