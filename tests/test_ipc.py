@@ -32,3 +32,7 @@ def test_sysv_ipc_matches_native() -> None:
 
 def test_posix_mqueue_matches_native() -> None:
     _compare("mqueue.py")
+
+
+def test_pidfd_matches_native() -> None:
+    _compare("pidfd.py")
