@@ -36,3 +36,20 @@ def test_posix_mqueue_matches_native() -> None:
 
 def test_pidfd_matches_native() -> None:
     _compare("pidfd.py")
+
+
+def test_xattrs_answer_as_a_file_system_without_them() -> None:
+    code = ("import errno, os, sys\nd = sys.argv[1]\nf = os.path.join(d, 'f')\n"
+            "open(f, 'w').close()\n"
+            "def e(fn, *a):\n"
+            "    try:\n        return fn(*a)\n"
+            "    except OSError as x:\n        return errno.errorcode[x.errno]\n"
+            "print(e(os.getxattr, f, 'user.x'), e(os.getxattr, d + '/nope', 'user.x'),\n"
+            "      e(os.listxattr, f), e(os.setxattr, f, 'user.x', b'v'),\n"
+            "      e(os.removexattr, f, 'user.x'),\n"
+            "      e(os.setxattr, '/etc/hostname', 'user.x', b'v'),\n"
+            "      e(os.getxattr, f, ''))\n")
+    with tempfile.TemporaryDirectory() as d:
+        got = run_guest(PY, "-c", code, d, options=("--rw", d), timeout=120)
+    assert got.returncode == 0, got.stderr.decode()
+    assert got.stdout == b"ENODATA ENOENT [] ENOTSUP ENODATA EROFS ERANGE\n"

@@ -86,6 +86,19 @@ int main(void) {
     T(utimensat, "li-nofollow", AT_FDCWD, LI, ts, AT_SYMLINK_NOFOLLOW);
     T(utimensat, "rwfd-dotdot", rw, "../out/c", ts, 0);
     T(utimensat, "stdin-fd", 0, NULL, ts, 0);
+    /* extended attributes: EROFS outside --rw, none to get inside or out */
+    T(setxattr, "out", O, "user.x", "v", 1, 0);
+    T(setxattr, "lo", LO, "user.x", "v", 1, 0);
+    T(lsetxattr, "lo", LO, "user.x", "v", 1, 0);
+    T(getxattr, "out", O, "user.x", NULL, 0);
+    T(getxattr, "missing", "/out/nope", "user.x", NULL, 0);
+    T(lgetxattr, "li", LI, "user.x", NULL, 0);
+    T(listxattr, "out", O, NULL, 0);
+    T(llistxattr, "lo", LO, NULL, 0);
+    T(removexattr, "out", O, "user.x");
+    T(lremovexattr, "lo", LO, "user.x");
+    { long in_ = syscall(SYS_inotify_init1, 0);  /* a watch changes nothing */
+      T(inotify_add_watch, "out", in_, O, 0xfff); close((int)in_); }
     /* names: unlink / rmdir */
     T(unlink, "out", O);
     T(unlink, "li", LI);

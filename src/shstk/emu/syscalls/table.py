@@ -34,12 +34,15 @@ from shstk.emu.syscalls import (
     signal,
     thread,
     time,
+    xattr,
 )
 from shstk.emu.syscalls.spec import Syscall, error, partial, supported
 
 _S = supported
 _P = partial
 _E = error
+_XATTR = ("files have no extended attributes and get none: get ENODATA, list empty, "
+          "set EOPNOTSUPP (EROFS outside --rw)")
 _INOTIFY = ("events for changes made through the emulated kernel only: changes by host "
             "processes are missed, and exit or dup2 give no close event")
 
@@ -248,18 +251,18 @@ ENTRIES: list[Syscall] = [
     _E(185, "security", E.ENOSYS, "never implemented", quiet=True),
     _S(186, "gettid", identity.sys_gettid, ""),
     _E(187, "readahead", E.ENOSYS, "not emulated"),
-    _E(188, "setxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(189, "lsetxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(190, "fsetxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(191, "getxattr", E.ENODATA, "extended attributes are not emulated", quiet=True),
-    _E(192, "lgetxattr", E.ENODATA, "extended attributes are not emulated", quiet=True),
-    _E(193, "fgetxattr", E.ENODATA, "extended attributes are not emulated", quiet=True),
-    _E(194, "listxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(195, "llistxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(196, "flistxattr", E.EOPNOTSUPP, "extended attributes are not emulated", quiet=True),
-    _E(197, "removexattr", E.EOPNOTSUPP, "extended attributes are not emulated"),
-    _E(198, "lremovexattr", E.EOPNOTSUPP, "extended attributes are not emulated"),
-    _E(199, "fremovexattr", E.EOPNOTSUPP, "extended attributes are not emulated"),
+    _P(188, "setxattr", xattr.sys_setxattr, _XATTR, "path, str, p, u, i32"),
+    _P(189, "lsetxattr", xattr.sys_lsetxattr, _XATTR, "path, str, p, u, i32"),
+    _P(190, "fsetxattr", xattr.sys_fsetxattr, _XATTR, "fd, str, p, u, i32"),
+    _P(191, "getxattr", xattr.sys_getxattr, _XATTR, "path, str, p, u"),
+    _P(192, "lgetxattr", xattr.sys_lgetxattr, _XATTR, "path, str, p, u"),
+    _P(193, "fgetxattr", xattr.sys_fgetxattr, _XATTR, "fd, str, p, u"),
+    _P(194, "listxattr", xattr.sys_listxattr, _XATTR, "path, p, u"),
+    _P(195, "llistxattr", xattr.sys_llistxattr, _XATTR, "path, p, u"),
+    _P(196, "flistxattr", xattr.sys_flistxattr, _XATTR, "fd, p, u"),
+    _P(197, "removexattr", xattr.sys_removexattr, _XATTR, "path, str"),
+    _P(198, "lremovexattr", xattr.sys_lremovexattr, _XATTR, "path, str"),
+    _P(199, "fremovexattr", xattr.sys_fremovexattr, _XATTR, "fd, str"),
     _S(200, "tkill", signal.sys_tkill, "i32, sig"),
     _S(201, "time", time.sys_time, "p"),
     _P(202, "futex", thread.sys_futex, "no priority-inheritance operations",
