@@ -53,3 +53,7 @@ def test_xattrs_answer_as_a_file_system_without_them() -> None:
         got = run_guest(PY, "-c", code, d, options=("--rw", d), timeout=120)
     assert got.returncode == 0, got.stderr.decode()
     assert got.stdout == b"ENODATA ENOENT [] ENOTSUP ENODATA EROFS ERANGE\n"
+
+
+def test_memfd_seals_match_native() -> None:
+    _compare("seals.py")

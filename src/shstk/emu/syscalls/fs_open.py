@@ -228,7 +228,7 @@ def sys_memfd_create(k: Kernel, t: Task, name_addr: int, flags: int) -> int:
     name = path_arg(t, name_addr)
     if flags & ~0x7 or len(name) > 249:
         raise KernelError(E.EINVAL)
-    fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC)
+    fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC | (flags & os.MFD_ALLOW_SEALING))
     f = HostFile(f"/memfd:{name} (deleted)", F.O_RDWR, fd)
     f.mount_rw = True  # memfd lives on an internal tmpfs
     return t.proc.files.install(f, cloexec=bool(flags & 1))
