@@ -57,3 +57,11 @@ def test_xattrs_answer_as_a_file_system_without_them() -> None:
 
 def test_memfd_seals_match_native() -> None:
     _compare("seals.py")
+
+
+def test_close_range_unshare_and_cloexec(build) -> None:
+    prog = build("ipc/close_range.c")
+    want = native(prog)
+    got = run_guest(prog, timeout=60)
+    assert got.returncode == want.returncode == 0, got.stderr.decode()
+    assert got.stdout == want.stdout

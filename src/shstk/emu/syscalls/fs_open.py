@@ -191,6 +191,9 @@ def sys_close_range(k: Kernel, t: Task, first: int, last: int, flags: int) -> in
     if flags & ~(CLOSE_RANGE_CLOEXEC | 2) or first > last:
         raise KernelError(E.EINVAL)
     files = t.proc.files
+    if flags & 2 and files.users > 1:  # CLOSE_RANGE_UNSHARE: a private copy first
+        files.users -= 1
+        files = t.proc.files = files.copy()
     for fd in [fd for fd in files.fds if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:
             files.fds[fd].cloexec = True
