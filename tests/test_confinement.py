@@ -75,7 +75,8 @@ EXPECTED: dict[tuple[str, str], int | None] = {
     ("getxattr", "out"): errno.ENODATA, ("getxattr", "missing"): errno.ENOENT,
     ("lgetxattr", "li"): errno.ENODATA, ("listxattr", "out"): OK, ("llistxattr", "lo"): OK,
     ("removexattr", "out"): ROFS, ("lremovexattr", "lo"): errno.EPERM,
-    ("inotify_add_watch", "out"): OK,
+    ("inotify_add_watch", "out"): OK, ("openat2", "out-wr"): ROFS,
+    ("openat2", "rwfd-dotdot-wr"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
 }
 
 

@@ -65,3 +65,7 @@ def test_close_range_unshare_and_cloexec(build) -> None:
     got = run_guest(prog, timeout=60)
     assert got.returncode == want.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
+
+
+def test_openat2_resolve_flags_match_native() -> None:
+    _compare("openat2.py", rw=True)

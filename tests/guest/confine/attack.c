@@ -99,6 +99,11 @@ int main(void) {
     T(lremovexattr, "lo", LO, "user.x");
     { long in_ = syscall(SYS_inotify_init1, 0);  /* a watch changes nothing */
       T(inotify_add_watch, "out", in_, O, 0xfff); close((int)in_); }
+    { unsigned long long how[3] = {O_WRONLY, 0, 0};
+      TO(openat2, "out-wr", AT_FDCWD, O, how, sizeof how);
+      TO(openat2, "rwfd-dotdot-wr", rw, "../out/c", how, sizeof how);
+      how[2] = 0x08;  /* RESOLVE_BENEATH */
+      TO(openat2, "rwfd-dotdot-beneath", rw, "../out/c", how, sizeof how); }
     /* names: unlink / rmdir */
     T(unlink, "out", O);
     T(unlink, "li", LI);

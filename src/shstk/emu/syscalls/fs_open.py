@@ -140,8 +140,11 @@ def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> Ope
 
 
 def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
-    flags &= 0xFFFFFFFF
-    path = path_arg(t, path_addr)
+    return openat_path(k, t, dirfd, path_arg(t, path_addr), flags & 0xFFFFFFFF, mode)
+
+
+def openat_path(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
+    """openat with the path already read (openat2 resolves it first)."""
     if flags & F.O_TMPFILE == F.O_TMPFILE:
         raise KernelError(E.EOPNOTSUPP)
     follow = not flags & F.O_NOFOLLOW or bool(flags & F.O_PATH)
