@@ -69,3 +69,7 @@ def test_close_range_unshare_and_cloexec(build) -> None:
 
 def test_openat2_resolve_flags_match_native() -> None:
     _compare("openat2.py", rw=True)
+
+
+def test_splice_tee_vmsplice_match_native() -> None:
+    _compare("splice.py")
