@@ -73,3 +73,14 @@ def test_openat2_resolve_flags_match_native() -> None:
 
 def test_splice_tee_vmsplice_match_native() -> None:
     _compare("splice.py")
+
+
+def test_absent_features_match_native() -> None:
+    _compare("absent.py")
+
+
+def test_pkeys_answer_as_a_cpu_without_pku() -> None:
+    got = run_guest(PY, str(GUEST / "absent.py"), "pkeys", timeout=120)
+    assert got.returncode == 0, got.stderr.decode()
+    assert got.stdout.decode().splitlines()[:2] == [
+        "pkey_alloc EINVAL pkey_free EINVAL", "pkey_mprotect -1 0 key 1 EINVAL"]
