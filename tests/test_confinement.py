@@ -76,7 +76,8 @@ EXPECTED: dict[tuple[str, str], int | None] = {
     ("lgetxattr", "li"): errno.ENODATA, ("listxattr", "out"): OK, ("llistxattr", "lo"): OK,
     ("removexattr", "out"): ROFS, ("lremovexattr", "lo"): errno.EPERM,
     ("inotify_add_watch", "out"): OK, ("openat2", "out-wr"): ROFS,
-    ("openat2", "rwfd-dotdot-wr"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
+    ("openat2", "rwfd-dotdot-wr"): ROFS, ("utime", "out"): ROFS,
+    ("futimesat", "rwfd-dotdot"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
 }
 
 

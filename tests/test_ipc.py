@@ -84,3 +84,7 @@ def test_pkeys_answer_as_a_cpu_without_pku() -> None:
     assert got.returncode == 0, got.stderr.decode()
     assert got.stdout.decode().splitlines()[:2] == [
         "pkey_alloc EINVAL pkey_free EINVAL", "pkey_mprotect -1 0 key 1 EINVAL"]
+
+
+def test_older_calls_match_native() -> None:
+    _compare("compat.py", rw=True)

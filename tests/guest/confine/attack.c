@@ -104,6 +104,8 @@ int main(void) {
       TO(openat2, "rwfd-dotdot-wr", rw, "../out/c", how, sizeof how);
       how[2] = 0x08;  /* RESOLVE_BENEATH */
       TO(openat2, "rwfd-dotdot-beneath", rw, "../out/c", how, sizeof how); }
+    T(utime, "out", O, NULL);
+    T(futimesat, "rwfd-dotdot", rw, "../out/c", NULL);
     /* names: unlink / rmdir */
     T(unlink, "out", O);
     T(unlink, "li", LI);
