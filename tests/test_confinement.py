@@ -77,7 +77,9 @@ EXPECTED: dict[tuple[str, str], int | None] = {
     ("removexattr", "out"): ROFS, ("lremovexattr", "lo"): errno.EPERM,
     ("inotify_add_watch", "out"): OK, ("openat2", "out-wr"): ROFS,
     ("openat2", "rwfd-dotdot-wr"): ROFS, ("utime", "out"): ROFS,
-    ("futimesat", "rwfd-dotdot"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
+    ("futimesat", "rwfd-dotdot"): ROFS, ("setxattrat", "rwfd-dotdot"): ROFS,
+    ("getxattrat", "out"): errno.ENODATA, ("listxattrat", "out"): OK,
+    ("removexattrat", "rwfd-dotdot"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
 }
 
 

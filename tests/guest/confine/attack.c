@@ -15,6 +15,12 @@
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
 #include <unistd.h>
 
 static void report(const char *call, const char *label, long rc) {
@@ -104,6 +110,12 @@ int main(void) {
       TO(openat2, "rwfd-dotdot-wr", rw, "../out/c", how, sizeof how);
       how[2] = 0x08;  /* RESOLVE_BENEATH */
       TO(openat2, "rwfd-dotdot-beneath", rw, "../out/c", how, sizeof how); }
+    { unsigned long long xa[2] = {(unsigned long)"v", 1};  /* struct xattr_args */
+      T(setxattrat, "rwfd-dotdot", rw, "../out/c", 0, "user.x", xa, sizeof xa);
+      xa[0] = 0; xa[1] = 0;
+      T(getxattrat, "out", AT_FDCWD, O, 0, "user.x", xa, sizeof xa);
+      T(listxattrat, "out", AT_FDCWD, O, 0, NULL, 0);
+      T(removexattrat, "rwfd-dotdot", rw, "../out/c", 0, "user.x"); }
     T(utime, "out", O, NULL);
     T(futimesat, "rwfd-dotdot", rw, "../out/c", NULL);
     /* names: unlink / rmdir */

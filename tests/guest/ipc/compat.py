@@ -44,3 +44,9 @@ print("rr interval", sc(148, 0, ts), struct.unpack("<qq", ts), sc(148, -1, ts),
 attr = ctypes.create_string_buffer(56)
 print("getattr", sc(315, 0, attr, 56, 0), struct.unpack_from("<IIQiI", attr),
       sc(315, 0, attr, 40, 0), sc(315, 0, attr, 56, 1))
+xa = struct.pack("<QII", 0, 0, 0)
+S16, S8, S0 = ctypes.c_size_t(16), ctypes.c_size_t(8), ctypes.c_size_t(0)
+print("getxattrat", sc(464, dfd, b"a", 0, b"user.x", xa, S16),
+      sc(464, dfd, b"nope", 0, b"user.x", xa, S16), sc(464, dfd, b"a", 0, b"user.x", xa, S8),
+      sc(465, dfd, b"a", 0, None, S0), sc(465, dfd, b"", 0x1000, None, S0),
+      sc(465, dfd, b"a", 0x8000, None, S0))

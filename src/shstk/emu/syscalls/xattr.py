@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat as st
+import struct
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
@@ -146,3 +147,61 @@ def sys_lremovexattr(k: Kernel, t: Task, path: int, name: int) -> int:
 def sys_fremovexattr(k: Kernel, t: Task, fd: int, name: int) -> int:
     _name(t, name)
     return _remove(k, t, _fd_node(k, t, fd), name)
+
+
+# --- the *xattrat calls (Linux 6.13): a dirfd, AT_ flags, and struct xattr_args ------------
+XATTR_ARGS_SIZE_VER0 = 16
+
+
+def _at_node(k: Kernel, t: Task, dirfd: int, path_addr: int, at_flags: int) -> Node | None:
+    if at_flags & ~(F.AT_SYMLINK_NOFOLLOW | F.AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    path = path_arg(t, path_addr) if path_addr else ""
+    if not path:
+        if not at_flags & F.AT_EMPTY_PATH:
+            raise KernelError(E.ENOENT)
+        if dirfd == F.AT_FDCWD:
+            return resolve_at(k, t, F.AT_FDCWD, ".", follow=True)
+        return _fd_node(k, t, dirfd)
+    return resolve_at(k, t, dirfd, path, follow=not at_flags & F.AT_SYMLINK_NOFOLLOW)
+
+
+def _args(t: Task, uargs: int, usize: int) -> tuple[int, int, int]:
+    if usize < XATTR_ARGS_SIZE_VER0:
+        raise KernelError(E.EINVAL)
+    if usize > 4096:
+        raise KernelError(E.E2BIG)
+    raw = t.mm.read(uargs, usize)
+    if any(raw[XATTR_ARGS_SIZE_VER0:]):
+        raise KernelError(E.E2BIG)
+    value, size, flags = struct.unpack_from("<QII", raw)
+    return value, size, flags
+
+
+def sys_setxattrat(k: Kernel, t: Task, dirfd: int, path: int, at_flags: int, name: int,
+                   uargs: int, usize: int) -> int:
+    _value, size, flags = _args(t, uargs, usize)
+    _set_checks(t, name, size, flags)
+    return _set(k, t, _at_node(k, t, dirfd, path, at_flags), name)
+
+
+def sys_getxattrat(k: Kernel, t: Task, dirfd: int, path: int, at_flags: int, name: int,
+                   uargs: int, usize: int) -> int:
+    _value, _size, flags = _args(t, uargs, usize)
+    if flags:
+        raise KernelError(E.EINVAL)
+    _name(t, name)
+    _at_node(k, t, dirfd, path, at_flags)
+    raise KernelError(E.ENODATA)
+
+
+def sys_listxattrat(k: Kernel, t: Task, dirfd: int, path: int, at_flags: int, buf: int,
+                    size: int) -> int:
+    _at_node(k, t, dirfd, path, at_flags)
+    return 0
+
+
+def sys_removexattrat(k: Kernel, t: Task, dirfd: int, path: int, at_flags: int,
+                      name: int) -> int:
+    _name(t, name)
+    return _remove(k, t, _at_node(k, t, dirfd, path, at_flags), name)
