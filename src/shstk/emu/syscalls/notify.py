@@ -3,8 +3,8 @@
 `before` runs ahead of a file-system call while some watch exists (dispatch's hook) and
 notes what the call is about to change (the inode, its directory, whether it exists);
 `after` turns that into events once the call succeeded, in the order Linux's fsnotify
-hooks give them. Only changes made through this kernel are seen; a file closed by exit
-or by dup2/close_range gives no close event.
+hooks give them. Only changes made through this kernel are seen; a process killed by a
+signal, or a file closed at exec (close-on-exec), gives no close event.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class Pending:
     objs: list[Obj] = field(default_factory=list)
     extra: int = 0
     file: OpenFile | None = None
+    files: list[OpenFile] = field(default_factory=list)
 
 
 def _key(path: str, follow: bool = False) -> tuple[Key, os.stat_result] | None:
@@ -165,6 +166,8 @@ def _before(k: Kernel, t: Task, name: str, args: list[int]) -> Pending | None:
                     not flags & F.O_NOFOLLOW)
         return Pending("open", [o] if o else [], extra=int(o is not None and o.key is None)
                        | (2 * bool(flags & F.O_TRUNC)))
+    if name in ("exit_group", "dup2", "dup3", "close_range"):
+        return _closing(k, t, name, args)
     if name in _FD_READ or name in _FD_WRITE or name in _FD_ATTR or name == "close":
         f = t.proc.files.get(args[0])
         if name == "close" and f.refs != 1:
@@ -199,6 +202,40 @@ def _before(k: Kernel, t: Task, name: str, args: list[int]) -> Pending | None:
         flags = args[4] if name == "renameat2" else 0
         return Pending("rename", [a, b], extra=flags) if a and b and a.key else None
     return None
+
+
+def _closing(k: Kernel, t: Task, name: str, args: list[int]) -> Pending | None:
+    """Descriptors a call closes besides close(2): the exiting process's last ones (the
+    events are given now, as exit_group does not return), dup2's target, a range."""
+    files = t.proc.files
+    if name == "exit_group":
+        if files.users == 1:
+            for fd in sorted(files.fds):
+                f = files.fds[fd].file
+                o = _obj_of_file(f) if f.refs == 1 else None
+                if o is not None:
+                    _on(k, o, IN.IN_CLOSE_WRITE if f.writable else IN.IN_CLOSE_NOWRITE)
+        return None
+    if name in ("dup2", "dup3"):
+        fds = [args[1]] if args[1] != args[0] else []
+    elif args[2] & 4:  # CLOSE_RANGE_CLOEXEC closes nothing
+        return None
+    else:
+        fds = [fd for fd in sorted(files.fds) if args[0] <= fd <= args[1]]
+    p = Pending("closing")
+    for fd in fds:
+        entry = files.fds.get(fd)
+        if entry is not None and entry.file.refs == 1:
+            o = _obj_of_file(entry.file)
+            if o is not None:
+                p.objs.append(o)
+                p.files.append(entry.file)
+    return p if p.objs else None
+
+
+def _after_closing(k: Kernel, t: Task, p: Pending, result: int) -> None:
+    for o, f in zip(p.objs, p.files, strict=True):
+        _on(k, o, IN.IN_CLOSE_WRITE if f.writable else IN.IN_CLOSE_NOWRITE)
 
 
 def after(k: Kernel, t: Task, p: Pending, result: int) -> None:
@@ -290,5 +327,5 @@ def _after_rename(k: Kernel, t: Task, p: Pending, result: int) -> None:
 _AFTER: dict[str, Callable[[Kernel, Task, Pending, int], None]] = {
     "open": _after_open, "attr": _after_attr, "truncate": _after_attr,
     "create": _after_create, "link": _after_link, "unlink": _after_unlink,
-    "rename": _after_rename,
+    "rename": _after_rename, "closing": _after_closing,
     **dict.fromkeys((*_FD_READ, *_FD_WRITE, *_FD_ATTR, "close"), _after_fd)}

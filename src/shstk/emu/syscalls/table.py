@@ -52,7 +52,7 @@ def _off(option: str) -> str:
 _XATTR = ("files have no extended attributes and get none: get ENODATA, list empty, "
           "set EOPNOTSUPP (EROFS outside --rw)")
 _INOTIFY = ("events for changes made through the emulated kernel only: changes by host "
-            "processes are missed, and exit or dup2 give no close event")
+            "processes are missed; close-on-exec and death by a signal give no close event")
 
 ENTRIES: list[Syscall] = [
     # --- files ---------------------------------------------------------------------
