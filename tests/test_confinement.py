@@ -71,6 +71,15 @@ EXPECTED: dict[tuple[str, str], int | None] = {
     ("readlinkat", "rwfd-lo"): OK, ("chdir", "out"): OK,
     ("execve", "out"): errno.EACCES, ("execveat", "out"): errno.EACCES,
     ("lchown", "lo"): OK, ("unlink", "lo"): OK,
+    ("setxattr", "out"): ROFS, ("setxattr", "lo"): ROFS, ("lsetxattr", "lo"): errno.EPERM,
+    ("getxattr", "out"): errno.ENODATA, ("getxattr", "missing"): errno.ENOENT,
+    ("lgetxattr", "li"): errno.ENODATA, ("listxattr", "out"): OK, ("llistxattr", "lo"): OK,
+    ("removexattr", "out"): ROFS, ("lremovexattr", "lo"): errno.EPERM,
+    ("inotify_add_watch", "out"): OK, ("openat2", "out-wr"): ROFS,
+    ("openat2", "rwfd-dotdot-wr"): ROFS, ("utime", "out"): ROFS,
+    ("futimesat", "rwfd-dotdot"): ROFS, ("setxattrat", "rwfd-dotdot"): ROFS,
+    ("getxattrat", "out"): errno.ENODATA, ("listxattrat", "out"): OK,
+    ("removexattrat", "rwfd-dotdot"): ROFS, ("openat2", "rwfd-dotdot-beneath"): XDEV,
 }
 
 

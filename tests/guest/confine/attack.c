@@ -15,6 +15,12 @@
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
 #include <unistd.h>
 
 static void report(const char *call, const char *label, long rc) {
@@ -86,6 +92,32 @@ int main(void) {
     T(utimensat, "li-nofollow", AT_FDCWD, LI, ts, AT_SYMLINK_NOFOLLOW);
     T(utimensat, "rwfd-dotdot", rw, "../out/c", ts, 0);
     T(utimensat, "stdin-fd", 0, NULL, ts, 0);
+    /* extended attributes: EROFS outside --rw, none to get inside or out */
+    T(setxattr, "out", O, "user.x", "v", 1, 0);
+    T(setxattr, "lo", LO, "user.x", "v", 1, 0);
+    T(lsetxattr, "lo", LO, "user.x", "v", 1, 0);
+    T(getxattr, "out", O, "user.x", NULL, 0);
+    T(getxattr, "missing", "/out/nope", "user.x", NULL, 0);
+    T(lgetxattr, "li", LI, "user.x", NULL, 0);
+    T(listxattr, "out", O, NULL, 0);
+    T(llistxattr, "lo", LO, NULL, 0);
+    T(removexattr, "out", O, "user.x");
+    T(lremovexattr, "lo", LO, "user.x");
+    { long in_ = syscall(SYS_inotify_init1, 0);  /* a watch changes nothing */
+      T(inotify_add_watch, "out", in_, O, 0xfff); close((int)in_); }
+    { unsigned long long how[3] = {O_WRONLY, 0, 0};
+      TO(openat2, "out-wr", AT_FDCWD, O, how, sizeof how);
+      TO(openat2, "rwfd-dotdot-wr", rw, "../out/c", how, sizeof how);
+      how[2] = 0x08;  /* RESOLVE_BENEATH */
+      TO(openat2, "rwfd-dotdot-beneath", rw, "../out/c", how, sizeof how); }
+    { unsigned long long xa[2] = {(unsigned long)"v", 1};  /* struct xattr_args */
+      T(setxattrat, "rwfd-dotdot", rw, "../out/c", 0, "user.x", xa, sizeof xa);
+      xa[0] = 0; xa[1] = 0;
+      T(getxattrat, "out", AT_FDCWD, O, 0, "user.x", xa, sizeof xa);
+      T(listxattrat, "out", AT_FDCWD, O, 0, NULL, 0);
+      T(removexattrat, "rwfd-dotdot", rw, "../out/c", 0, "user.x"); }
+    T(utime, "out", O, NULL);
+    T(futimesat, "rwfd-dotdot", rw, "../out/c", NULL);
     /* names: unlink / rmdir */
     T(unlink, "out", O);
     T(unlink, "li", LI);

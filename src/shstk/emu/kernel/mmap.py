@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
-from shstk.emu.kernel import memlimit, policy
+from shstk.emu.kernel import memlimit, policy, seals
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import VM_GROWSDOWN, VM_NORESERVE, FileRef, page_align
 
@@ -38,6 +38,7 @@ def do_mmap(k: Kernel, t: Task, addr: int, length: int, prot: int, flags: int, f
         raise KernelError(E.EOPNOTSUPP)
     shared = maptype != M.MAP_PRIVATE
     anonymous = bool(flags & M.MAP_ANONYMOUS)
+    sealed = False  # a write-sealed memfd: no VM_MAYWRITE
     file = None
     if not anonymous:
         file = t.proc.files.get(fd)
@@ -50,6 +51,10 @@ def do_mmap(k: Kernel, t: Task, addr: int, length: int, prot: int, flags: int, f
             raise KernelError(E.EACCES)
         if not anonymous and shared and prot & M.PROT_WRITE and not file.writable:
             raise KernelError(E.EACCES)
+        if not anonymous and shared and seals.write_sealed(host_fd):
+            if prot & M.PROT_WRITE:
+                raise KernelError(E.EPERM)
+            sealed = True
     fixed = bool(flags & (M.MAP_FIXED | M.MAP_FIXED_NOREPLACE))
     where = mm.get_unmapped_area(addr, length, (flags | M.MAP_FIXED) if fixed else flags,
                                  start_gap)
@@ -72,7 +77,7 @@ def do_mmap(k: Kernel, t: Task, addr: int, length: int, prot: int, flags: int, f
         st = os.fstat(file.host_fd())
         host_path = getattr(file, "host_path", "")
         mm.map_file(where, length, prot, file.host_fd(), offset, shared=shared,
-                    fd_writable=file.writable, file_size=st.st_size,
+                    fd_writable=file.writable and not sealed, file_size=st.st_size,
                     file=FileRef(file.path, st.st_dev, st.st_ino, host_path),
                     extra_flags=vm)
         if prot & M.PROT_EXEC and host_path:

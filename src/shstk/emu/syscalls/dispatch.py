@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi.syscalls import NAMES
 from shstk.emu.cpu.faults import CpuFault
+from shstk.emu.kernel import inotify
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import NO_RESULT, Blocked
-from shstk.emu.syscalls import strace
+from shstk.emu.syscalls import notify, strace
 from shstk.emu.syscalls.table import TABLE
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def dispatch(k: Kernel, t: Task, cpu: Engine) -> None:
     if k.strace is not None:
         pre = strace.before(k, t, entry, call_args)
     decoded = [d(v) for d, v in zip(entry.decoders, call_args, strict=True)]
+    change = notify.before(k, t, entry.name, decoded) if inotify.watching(k) else None
     result: object
     try:
         result = entry.handler(k, t, *decoded)
@@ -73,6 +75,8 @@ def dispatch(k: Kernel, t: Task, cpu: Engine) -> None:
             strace.after(k, t, entry, call_args, pre, None)
         return
     assert isinstance(result, int)
+    if change is not None:
+        notify.after(k, t, change, result)
     if k.strace is not None:
         strace.after(k, t, entry, call_args, pre, result)
     cpu.set_reg("rax", result & MASK64)

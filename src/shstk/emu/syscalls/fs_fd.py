@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.files import HostFile, OpenFile
 from shstk.emu.kernel.pipe import Pipe, PipeEnd, pipe_set_size
 from shstk.emu.syscalls.util import i32
 
@@ -79,8 +80,22 @@ def sys_fcntl(k: Kernel, t: Task, fd: int, cmd: int, arg: int) -> int:
     if cmd in (F.F_GETOWN, F.F_SETOWN, F.F_SETSIG, F.F_GETSIG):
         return 0
     if cmd in (F.F_ADD_SEALS, F.F_GET_SEALS):
-        raise KernelError(E.EINVAL)
+        return _seals(f, cmd, arg)
     raise KernelError(E.EINVAL)
+
+
+def _seals(f: OpenFile, cmd: int, arg: int) -> int:
+    """memfd seals: the host's memfd holds and enforces them (writes, truncation and
+    mappings of the guest all reach it), so the calls go to it; any other file: EINVAL."""
+    if not isinstance(f, HostFile) or not f.path.startswith("/memfd:"):
+        raise KernelError(E.EINVAL)
+    if cmd == F.F_ADD_SEALS and not f.writable:
+        raise KernelError(E.EPERM)
+    try:
+        return fcntl.fcntl(f.fd, cmd, arg & 0xFFFFFFFF) if cmd == F.F_ADD_SEALS \
+            else fcntl.fcntl(f.fd, cmd)
+    except OSError as exc:
+        raise KernelError(exc.errno or E.EINVAL) from None
 
 
 def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, arg: int) -> int:

@@ -183,8 +183,11 @@ def _open_proc(k: Kernel, t: Task, node: Node, flags: int, writing: bool) -> Ope
 
 
 def sys_openat(k: Kernel, t: Task, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
-    flags &= 0xFFFFFFFF
-    path = path_arg(t, path_addr)
+    return openat_path(k, t, dirfd, path_arg(t, path_addr), flags & 0xFFFFFFFF, mode)
+
+
+def openat_path(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
+    """openat with the path already read (openat2 resolves it first)."""
     if flags & F.O_TMPFILE == F.O_TMPFILE:
         return _open_tmpfile(k, t, dirfd, path, flags, mode)
     follow = not flags & F.O_NOFOLLOW or bool(flags & F.O_PATH)
@@ -237,6 +240,9 @@ def sys_close_range(k: Kernel, t: Task, first: int, last: int, flags: int) -> in
     if flags & ~(CLOSE_RANGE_CLOEXEC | 2) or first > last:
         raise KernelError(E.EINVAL)
     files = t.proc.files
+    if flags & 2 and files.users > 1:  # CLOSE_RANGE_UNSHARE: a private copy first
+        files.users -= 1
+        files = t.proc.files = files.copy()
     for fd in [fd for fd in files.fds if first <= fd <= last]:
         if flags & CLOSE_RANGE_CLOEXEC:
             files.fds[fd].cloexec = True
@@ -274,7 +280,7 @@ def sys_memfd_create(k: Kernel, t: Task, name_addr: int, flags: int) -> int:
     name = path_arg(t, name_addr)
     if flags & ~0x7 or len(name) > 249:
         raise KernelError(E.EINVAL)
-    fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC)
+    fd = os.memfd_create(f"shstk:{name}", os.MFD_CLOEXEC | (flags & os.MFD_ALLOW_SEALING))
     f = HostFile(f"/memfd:{name} (deleted)", F.O_RDWR, fd)
     f.mount_rw = True  # memfd lives on an internal tmpfs
     return t.proc.files.install(f, cloexec=bool(flags & 1))

@@ -15,6 +15,7 @@ from shstk.emu.kernel import loader
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.kernel import NO_RESULT
 from shstk.emu.kernel.process import CloneArgs, WaitResult, do_clone, wait_child
+from shstk.emu.syscalls import pidfd as PF
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:
@@ -32,9 +33,11 @@ def sys_clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child
                   flags & C.CSIGNAL)
     if a.flags & C.CLONE_PIDFD and a.flags & C.CLONE_PARENT_SETTID:
         raise KernelError(E.EINVAL)
+    PF.check_clone_pidfd(a.flags)
+    child = do_clone(k, t, a)
     if a.flags & C.CLONE_PIDFD:
-        raise KernelError(E.EINVAL, "pidfd is not emulated")
-    return do_clone(k, t, a)
+        PF.install_clone_pidfd(k, t, child, parent_tid, a.flags)
+    return child
 
 
 def sys_fork(k: Kernel, t: Task) -> int:
@@ -92,9 +95,11 @@ def sys_clone3(k: Kernel, t: Task, uargs: int, size: int) -> int:
         if not k.profile.kconfig:
             raise KernelError(E.EINVAL)
         a.shstk_token = extra
+    PF.check_clone_pidfd(flags)
+    child = do_clone(k, t, a)
     if flags & C.CLONE_PIDFD:
-        raise KernelError(E.EINVAL, "pidfd is not emulated")
-    return do_clone(k, t, a)
+        PF.install_clone_pidfd(k, t, child, a.pidfd, flags)
+    return child
 
 
 def _read_strings(t: Task, addr: int) -> list[bytes]:
@@ -175,6 +180,11 @@ def sys_waitid(k: Kernel, t: Task, idtype: int, ident: int, infop: int, options:
             raise KernelError(E.EINVAL)
     elif idtype == C.P_PGID:
         pid = -i32(ident) if i32(ident) else 0
+    elif idtype == C.P_PIDFD:
+        target, nonblock = PF.waitid_target(t, i32(ident))
+        pid = target.pid
+        if nonblock and not options & C.WNOHANG and not target.zombie:
+            raise KernelError(E.EAGAIN)
     else:
         raise KernelError(E.EINVAL)
 
