@@ -229,17 +229,17 @@ class HostFile(OpenFile):
 
     def ioctl(self, request: int, arg: int) -> tuple[int, bytes | None]:
         if request in (F.TCGETS, F.TIOCGWINSZ, F.TIOCGPGRP, F.FIONREAD):
-            size = {F.TCGETS: 60, F.TIOCGWINSZ: 8, F.TIOCGPGRP: 4, F.FIONREAD: 4}[request]
+            # struct termios as the kernel copies it: 4 flag words, c_line, c_cc[19] = 36
+            # bytes (glibc's own struct is larger; tcgetattr converts from this one)
+            size = {F.TCGETS: 36, F.TIOCGWINSZ: 8, F.TIOCGPGRP: 4, F.FIONREAD: 4}[request]
             if request == F.FIONREAD and (st.S_ISREG(self._mode)):
                 pos = os.lseek(self.fd, 0, os.SEEK_CUR)
                 left = max(0, os.fstat(self.fd).st_size - pos)
                 return 0, left.to_bytes(4, "little")
             try:
                 if request == F.TCGETS:
-                    # struct termios (kernel): 4 flags, c_line, 19 c_cc; glibc only
-                    # needs success to decide "this is a terminal".
-                    termios.tcgetattr(self.fd)
-                    raw = fcntl.ioctl(self.fd, termios.TCGETS, bytes(60))
+                    termios.tcgetattr(self.fd)  # ENOTTY for anything but a terminal
+                    raw = fcntl.ioctl(self.fd, termios.TCGETS, bytes(size))
                 else:
                     raw = fcntl.ioctl(self.fd, request, bytes(size))
             except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import stat as st
 import struct
@@ -48,6 +49,11 @@ def open_node(k: Kernel, t: Task, node: Node, flags: int, mode: int) -> OpenFile
         if flags & F.O_DIRECTORY and not st.S_ISDIR(lst.st_mode) and \
                 not st.S_ISLNK(lst.st_mode):
             raise KernelError(E.ENOTDIR)
+    if lst is not None and (st.S_ISCHR(lst.st_mode) or st.S_ISBLK(lst.st_mode)) and \
+            not flags & F.O_PATH and lst.st_rdev not in own_terminals():
+        # a host device: the sysroot is mounted nodev (a disk, /dev/mem, another user's
+        # terminal are outside the machine); only shstk's own terminal is reachable
+        raise KernelError(E.EACCES)
     if writing and not _terminal(node):
         require_writable(k, node)
     host_flags = os.O_CLOEXEC | (acc if not flags & F.O_PATH else 0)
@@ -103,9 +109,31 @@ def _open_tmpfile(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode: i
 
 
 def _terminal(node: Node) -> bool:
-    """A pseudo-terminal: writing it changes no file."""
-    return node.guest.startswith("/dev/pts/") and node.lstat is not None and \
-        st.S_ISCHR(node.lstat.st_mode)
+    """shstk's own terminal: writing it changes no file."""
+    return node.lstat is not None and st.S_ISCHR(node.lstat.st_mode) and \
+        node.lstat.st_rdev in own_terminals()
+
+
+@functools.cache
+def own_terminals() -> frozenset[int]:
+    """The device numbers of the terminals shstk itself was given (its stdio, its
+    controlling terminal): the only host devices a guest may open by name."""
+    rdevs = set()
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                rdevs.add(os.fstat(fd).st_rdev)
+        except OSError:
+            pass
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return frozenset(rdevs)
+    try:
+        rdevs.add(os.fstat(fd).st_rdev)
+    finally:
+        os.close(fd)
+    return frozenset(rdevs)
 
 
 def _open_device(dev: Device, flags: int) -> OpenFile:
