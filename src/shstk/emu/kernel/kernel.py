@@ -13,7 +13,6 @@ import random
 import resource
 import select
 import time
-from collections import deque
 from collections.abc import Callable
 
 from shstk.abi import errno as E
@@ -33,6 +32,7 @@ from shstk.emu.kernel.mm import (
 from shstk.emu.kernel.process import exit_process
 from shstk.emu.kernel.procfs import ProcFs
 from shstk.emu.kernel.profile import Profile, get_profile
+from shstk.emu.kernel.runq import RunQueue, SleepSet
 from shstk.emu.kernel.signal import SignalFrames
 from shstk.emu.kernel.signalops import SignalOps
 from shstk.emu.kernel.sysfs import SysFs
@@ -70,8 +70,8 @@ class Kernel:
         self.strace = opts.trace_stream
         self.frames = SignalFrames(self)
         self.signals = SignalOps(self)
-        self.runq: deque[Task] = deque()
-        self.sleepers: list[Task] = []
+        self.runq: RunQueue[Task] = RunQueue()  # O(1) `in`/remove (runq.py)
+        self.sleepers: SleepSet[Task] = SleepSet()
         self.init: Process | None = None
         self.death: Death | None = None  # how the first process ended
         self.crashes: list[CrashSnapshot] = []  # every process a fault killed, in order
