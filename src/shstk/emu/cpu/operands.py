@@ -66,6 +66,11 @@ class Operands:
         ea = self.effective_address(addr + size, mem) if mem is not None else None
         return CetInsn(addr, size, mnemonic, reg_op, ea)
 
+    def mem_operand(self, addr: int) -> MemOperand | None:
+        """The memory operand of the CET instruction cet_insn last decoded at `addr`."""
+        shape = self._cet_shapes.get(addr)
+        return shape[1][3] if shape is not None and shape[1] is not None else None
+
     def forget(self, start: int, end: int) -> None:
         """Code in [start, end) changed: drop what was decoded there."""
         for addr in [a for a in self._cet_shapes if start <= a < end]:
