@@ -431,7 +431,8 @@ class Kernel:
             proc.threads.remove(t)
             proc.dead_cpu_ns += t.cpu_ns
             t.released = True
-        if not proc.live_threads():
+        if not any(th.state not in (State.ZOMBIE, State.DEAD) for th in proc.threads):
+            # (live_threads() without building the list: the leader usually answers)
             status = proc.group_exit_code if proc.group_exit_code is not None \
                 else (code & 0xFF) << 8
             self.exit_process(proc, status)
