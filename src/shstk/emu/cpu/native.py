@@ -9,6 +9,7 @@ import ctypes
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shstk.emu.cpu.cslib import OFF_ADDRESS, OFF_MNEMONIC, OFF_OP_STR, OFF_SIZE, CsLib, open_x86_64
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import Region
 from shstk.emu.cpu.regs import REG
@@ -173,8 +174,7 @@ class NativeEngine(SsEngine):
             raise MemoryError("shadow-stack block cache")
         self._decode_cb: CFuncPtr | None = None
         self._cet_slow_cb: CFuncPtr | None = None
-        self._cs: object = None  # capstone.Cs, kept alive for the native decoder
-        self._cs_insn: int | None = None
+        self._cs: CsLib | None = None  # capstone's C library, for the native decoder
         self._setup_decoder()
         self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
         self._xtable = _SsXTable(self._ptr, 0)
@@ -293,38 +293,26 @@ class NativeEngine(SsEngine):
 
     def close(self) -> None:
         self._lib.ss_free(self._ptr)
-        if self._cs_insn:
-            import capstone  # capstone has no type hints
-
-            capstone._cs.cs_free(self._cs_insn, 1)
-            self._cs_insn = None
+        if self._cs is not None:
+            self._cs.close()
+            self._cs = None
 
     def _setup_decoder(self) -> None:
-        """Let the hook decode blocks itself with capstone's C library (the one the
-        Python binding loaded), so that Python sees only blocks with CET instructions."""
-        import capstone  # capstone has no type hints
-
-        lib = capstone._cs
-        try:
-            iter_fn = ctypes.cast(lib.cs_disasm_iter, ctypes.c_void_p).value
-            lib.cs_malloc.restype = ctypes.c_void_p
-            lib.cs_malloc.argtypes = [ctypes.c_size_t]
-        except AttributeError:
-            return  # an old capstone: Python decodes every block
-        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        """Let the hook decode blocks itself with capstone's C library (cslib: without
+        importing the capstone package), so that Python sees only blocks with CET
+        instructions."""
+        cs = open_x86_64()
+        if cs is None:
+            return  # no usable library: Python decodes every block
         self._cs = cs
-        self._cs_insn = lib.cs_malloc(cs.csh)
-        if not self._cs_insn:
-            return
-        layout = capstone._cs_insn
         c = self._c
-        c.cs_handle = cs.csh.value
-        c.cs_insn = self._cs_insn
-        c.cs_off_address = layout.address.offset
-        c.cs_off_size = layout.size.offset
-        c.cs_off_mnemonic = layout.mnemonic.offset
-        c.cs_off_op_str = layout.op_str.offset
-        c.cs_iter = iter_fn
+        c.cs_handle = cs.handle
+        c.cs_insn = cs.insn
+        c.cs_off_address = OFF_ADDRESS
+        c.cs_off_size = OFF_SIZE
+        c.cs_off_mnemonic = OFF_MNEMONIC
+        c.cs_off_op_str = OFF_OP_STR
+        c.cs_iter = cs.iter_fn
 
     @property
     def native_decodes(self) -> int:
