@@ -42,6 +42,9 @@ def emulated_seconds(prog: Path, args: Sequence[str], engine: str, *,
     """Seconds spent in the emulator's kernel.run() for one run (fresh process)."""
     code = (
         "import sys,time,os\n"
+        # capstone's Python binding is imported lazily, by the first block with a CET
+        # instruction: import it here so that its import is not charged to kernel.run()
+        "import capstone\n"
         "from shstk.run.runner import RunOptions, run\n"
         "import shstk.emu.kernel.kernel as K\n"
         "orig = K.Kernel.run\n"

@@ -17,7 +17,9 @@ from shstk.errors import ShstkError
 SUBCOMMANDS = ("run", "check", "audit", "status", "ps", "syscalls")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand is registered (its module alone is
+    imported: `shstk run` does not pay for the others' imports at start-up)."""
     parser = argparse.ArgumentParser(
         prog="shstk",
         description="Run, test and audit Linux user-space shadow stacks (x86 CET SHSTK).",
@@ -26,13 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         importlib.import_module(f"shstk.cli.{name}").register(sub)
     return parser
 
 
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand when it is the first argument (the usual case), else None."""
+    return argv[0] if argv and argv[0] in SUBCOMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_named_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

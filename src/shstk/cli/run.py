@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from shstk.errors import UsageError
@@ -100,9 +101,17 @@ def _size(text: str) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    # imported here, not at the top: `shstk audit` and `shstk status` never load Unicorn
-    from shstk.run.report import to_json
-    from shstk.run.runner import run
+    # imported here, not at the top: `shstk audit` and `shstk status` never load Unicorn.
+    # The cyclic GC is paused while the emulator's modules load (it would walk the new
+    # objects over and over: about 6% of a static hello world), and what they made is
+    # then frozen out of later collections.
+    gc.disable()
+    try:
+        from shstk.run.report import to_json
+        from shstk.run.runner import run
+    finally:
+        gc.freeze()
+        gc.enable()
 
     if args.args and args.args[0] == "--":
         args.args = args.args[1:]

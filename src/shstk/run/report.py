@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-
 from shstk.abi import shstk as A
 from shstk.abi import signals as S
 from shstk.elf.symbols import Symbolizer
@@ -43,7 +41,7 @@ SSFAULT_CAUSE = (
     "a writable shadow stack. Usual causes: SSP pivoted to ordinary memory, a shadow stack "
     "made read-only with mprotect, or a shadow stack that overflowed into its guard gap.")
 
-_md = Cs(CS_ARCH_X86, CS_MODE_64)
+_md: list[Any] = []  # capstone.Cs, made for the first report (its import is slow)
 
 
 @dataclass
@@ -53,7 +51,11 @@ class Report:
 
 
 def _insn(code: bytes, addr: int) -> str:
-    for _a, _size, mn, ops in _md.disasm_lite(code, addr, 1):
+    if not _md:
+        from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+        _md.append(Cs(CS_ARCH_X86, CS_MODE_64))
+    for _a, _size, mn, ops in _md[0].disasm_lite(code, addr, 1):
         return f"{mn} {ops}".strip()
     return "(undecodable)"
 

@@ -32,6 +32,7 @@ from shstk.emu.cpu.engine import (
     SsEngine,
     make_engine,
 )
+from shstk.emu.cpu.fastregs import FastRegs
 from shstk.emu.cpu.faults import (
     CpuFault,
     control_protection,
@@ -53,6 +54,7 @@ _MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
 # of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
 NEVER = 0xFFFFFFFFFFFFF800
 EXIT_PAGE = NEVER & ~0xFFF
+_CPUID_OUT = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX)
 
 # The interface's page-table bits are Unicorn's.
 assert (interface.PROT_READ, interface.PROT_WRITE, interface.PROT_EXEC) == \
@@ -79,6 +81,7 @@ class Cpu:
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)  # type: ignore[attr-defined]  # not in its hints
+        self._regs = FastRegs(self.uc._uch, SYSCALL_REGS)
         self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
         self._fault: CpuFault | None = None
@@ -95,26 +98,27 @@ class Cpu:
 
     # --- registers -------------------------------------------------------------------
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(REG[name])
+        return self._regs.read(REG[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(REG[name], value & 0xFFFFFFFFFFFFFFFF)
+        self._regs.write(REG[name], value & 0xFFFFFFFFFFFFFFFF)
 
     @property
     def rip(self) -> int:
-        return self.uc.reg_read(RIP)
+        return self._regs.read(RIP)
 
     @rip.setter
     def rip(self, value: int) -> None:
-        self.uc.reg_write(RIP, value)
+        self._regs.write(RIP, value)
 
     def syscall_args(self) -> list[int]:
-        return [self.uc.reg_read(r) for r in SYSCALL_REGS]
+        return self._regs.read_batch()
 
     def dump_regs(self) -> RegDump:
         """The full user register state (for fork, frames and ptrace)."""
         uc = self.uc
-        regs: RegDump = {name: uc.reg_read(REG[name]) for name in REG}
+        read = self._regs.read
+        regs: RegDump = {name: read(reg_id) for name, reg_id in REG.items()}
         regs["xmm"] = [uc.reg_read(r) for r in XMM]
         regs["fp"] = [uc.reg_read(r) for r in FP]
         return regs
@@ -129,10 +133,11 @@ class Cpu:
                 for r, v in zip(FP, cast(list[int], value), strict=True):
                     uc.reg_write(r, v)
             elif name in REG:
-                uc.reg_write(REG[name], value)
+                self._regs.write(REG[name], cast(int, value))
 
     def gprs(self) -> dict[str, int]:
-        return {name: self.uc.reg_read(REG[name]) for name in (*GPRS, "rip", "eflags")}
+        read = self._regs.read
+        return {name: read(REG[name]) for name in (*GPRS, "rip", "eflags")}
 
     def save_context(self) -> object:
         return self.uc.context_save()
@@ -187,7 +192,7 @@ class Cpu:
             return self._run_debugged()
         err: UC.UcError | None = None
         try:
-            self.uc.emu_start(self.uc.reg_read(RIP), NEVER)
+            self.uc.emu_start(self._regs.read(RIP), NEVER)
         except UC.UcError as exc:
             err = exc
         if self._hook_error is not None:
@@ -337,6 +342,7 @@ class Cpu:
         uc = self.uc
         uc.hook_add(UC.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         uc.hook_add(UC.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        self.engine.install_switch_hook(uc, REG["eflags"])  # first: it may catch them
         uc.hook_add(UC.UC_HOOK_INSN_INVALID, self._on_invalid)
         uc.hook_add(UC.UC_HOOK_INTR, self._on_interrupt)
         self.engine.install(uc, self._decode_block, RIP, RSP)
@@ -358,10 +364,8 @@ class Cpu:
         except BaseException as exc:  # re-raised by run()
             self._hook_failed(exc)
             return 1
-        uc.reg_write(X.UC_X86_REG_RAX, a)
-        uc.reg_write(X.UC_X86_REG_RBX, b)
-        uc.reg_write(X.UC_X86_REG_RCX, c)
-        uc.reg_write(X.UC_X86_REG_RDX, d)
+        for reg_id, value in zip(_CPUID_OUT, (a, b, c, d), strict=True):
+            self._regs.write(reg_id, value)
         return 1  # skip Unicorn's own CPUID
 
     def cpuid(self, leaf: int, sub: int = 0) -> tuple[int, int, int, int]:
@@ -476,6 +480,9 @@ class Cpu:
                 self._abort(invalid_opcode(rip))
                 return False
             next_rip = cet.execute(self, insn)
+            if insn.mnemonic in ("rstorssp", "saveprevssp") and self.cr4_cet:
+                self.engine.note_switch_site(rip, insn.mnemonic, insn.size,
+                                             self.operands.mem_operand(rip))
         except CpuFault as fault:
             self._abort(fault)
             return False

@@ -9,8 +9,7 @@ emulate them at their addresses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # no hints
+from typing import Any
 
 K_NONE = 0
 K_CALL = 1
@@ -45,7 +44,17 @@ def _is_far_indirect_call(raw: bytes) -> bool:
 
 class Decoder:
     def __init__(self) -> None:
-        self._md = Cs(CS_ARCH_X86, CS_MODE_64)
+        self._cs: object = None  # capstone.Cs, made when first needed
+
+    @property
+    def _md(self) -> Any:  # capstone has no type hints
+        """capstone, imported on first use: the native engine decodes in C (cslib), so
+        a run often never needs the Python binding, whose import is slow."""
+        if self._cs is None:
+            from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+            self._cs = Cs(CS_ARCH_X86, CS_MODE_64)
+        return self._cs
 
     def block(self, code: bytes, addr: int) -> BlockInfo:
         """Describe the block of `code` starting at `addr` (`code` is the whole block)."""

@@ -648,3 +648,110 @@ void ss_cet_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
 }
 
 void *ss_cet_hook_ptr(void) { return (void *)&ss_cet_hook; }
+
+/* ---------------------------------------------------------------------------------
+ * RSTORSSP and SAVEPREVSSP, the shadow-stack switch of coroutine libraries. Unicorn
+ * raises invalid-instruction for both; this UC_HOOK_INSN_INVALID callback (registered
+ * before the Python one) runs the success path of cet.py's rstorssp/saveprevssp for
+ * sites Python registered after running them once. Anything else (a site not
+ * registered, shadow stacks off, a bad token, a slot that is not shadow stack) returns
+ * false untouched and the Python hook decides, so faults stay exactly as cet.py makes
+ * them.
+ */
+#define XSITES 256
+#define X_RSTORSSP 1
+#define X_SAVEPREVSSP 2
+#define XF_RIPREL 1
+#define XF_BASE 2
+#define XF_INDEX 4
+#define XF_SEG 8
+
+typedef struct {
+    uint64_t addr; /* 0 = empty */
+    uint32_t op, size;
+    int32_t base, index, seg; /* Unicorn register ids (seg: FS_BASE or GS_BASE) */
+    uint32_t flags;
+    uint64_t scale;
+    uint64_t disp;
+} ss_xsite;
+
+typedef struct {
+    ss_cpu *cpu;
+    int64_t reg_eflags;
+    ss_xsite sites[XSITES];
+} ss_xtable;
+
+size_t ss_sizeof_xtable(void) { return sizeof(ss_xtable); }
+
+static inline ss_xsite *xslot(ss_xtable *x, uint64_t addr) {
+    return &x->sites[(addr ^ (addr >> 8) ^ (addr >> 16)) & (XSITES - 1)];
+}
+
+void ss_xsite_set(ss_xtable *x, uint64_t addr, uint32_t op, uint32_t size, int32_t base,
+                  int32_t index, uint64_t scale, int32_t seg, uint32_t flags, uint64_t disp) {
+    ss_xsite *s = xslot(x, addr);
+    s->addr = addr;
+    s->op = op;
+    s->size = size;
+    s->base = base;
+    s->index = index;
+    s->scale = scale;
+    s->seg = seg;
+    s->flags = flags;
+    s->disp = disp;
+}
+
+void ss_xsite_invalidate(ss_xtable *x, uint64_t start, uint64_t end) {
+    for (int i = 0; i < XSITES; i++)
+        if (x->sites[i].addr >= start && x->sites[i].addr < end) x->sites[i].addr = 0;
+}
+
+#define EFLAGS_CF 0x1ull
+#define EFLAGS_OSZAPC 0x8D5ull
+
+int ss_invalid_hook(void *uc, void *user_data) {
+    ss_xtable *x = (ss_xtable *)user_data;
+    ss_cpu *c = x->cpu;
+    uint64_t rip = reg_get(c, uc, c->reg_rip);
+    ss_xsite *s = xslot(x, rip);
+    if (s->addr != rip || rip == 0 || !(c->cet & CET_SHSTK_EN)) return 0;
+    if (s->op == X_RSTORSSP) {
+        uint64_t ea = s->disp;
+        if (s->flags & XF_RIPREL) ea += rip + s->size;
+        if (s->flags & XF_BASE) ea += reg_get(c, uc, s->base);
+        if (s->flags & XF_INDEX) ea += reg_get(c, uc, s->index) * s->scale;
+        if (s->flags & XF_SEG) ea += reg_get(c, uc, s->seg);
+        if (ea & 7) return 0;
+        uint64_t *slot = ss_slot(c, ea);
+        if (!slot) return 0;
+        uint64_t token = *slot;
+        if ((token & 3) != 1 || (((token & ~1ull) - 8) & ~7ull) != ea) return 0;
+        *slot = c->ssp | 3;
+        c->ssp = ea;
+        uint64_t flags = reg_get(c, uc, x->reg_eflags) & ~EFLAGS_OSZAPC;
+        if (token & 4) flags |= EFLAGS_CF;
+        reg_set(c, uc, x->reg_eflags, flags);
+    } else if (s->op == X_SAVEPREVSSP) {
+        uint64_t ssp = c->ssp;
+        if (ssp & 7) return 0;
+        uint64_t *p = ss_slot(c, ssp);
+        if (!p) return 0;
+        uint64_t prev = *p;
+        if (reg_get(c, uc, x->reg_eflags) & EFLAGS_CF) return 0;
+        if (!(prev & 2)) return 0;
+        uint64_t old = prev & ~3ull;
+        uint64_t a32 = old - 4, token_addr = (old & ~7ull) - 8;
+        uint64_t *s32 = ss_slot(c, a32 & ~7ull);
+        uint64_t *tk = ss_slot(c, token_addr);
+        if (!s32 || !tk) return 0; /* Python writes what it can, then faults */
+        memset((uint8_t *)s32 + (a32 & 7), 0, 4);
+        *tk = old | 1;
+        c->ssp = ssp + 8;
+    } else {
+        return 0;
+    }
+    reg_set(c, uc, c->reg_rip, rip + s->size);
+    return 1;
+}
+
+void *ss_invalid_hook_ptr(void) { return (void *)&ss_invalid_hook; }

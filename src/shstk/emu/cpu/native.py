@@ -9,8 +9,10 @@ import ctypes
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shstk.emu.cpu.cslib import OFF_ADDRESS, OFF_MNEMONIC, OFF_OP_STR, OFF_SIZE, CsLib, open_x86_64
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import Region
+from shstk.emu.cpu.regs import REG
 from shstk.emu.cpu.ssbase import (
     HOOK_CFUNC,
     CetHookFn,
@@ -74,6 +76,22 @@ class _SsCetSite(ctypes.Structure):
     _fields_ = [("cpu", ctypes.c_void_p), ("op", ctypes.c_uint64), ("reg", ctypes.c_int64)]
 
 
+class _SsXSite(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_uint64), ("op", ctypes.c_uint32), ("size", ctypes.c_uint32),
+                ("base", ctypes.c_int32), ("index", ctypes.c_int32), ("seg", ctypes.c_int32),
+                ("flags", ctypes.c_uint32), ("scale", ctypes.c_uint64), ("disp", ctypes.c_uint64)]
+
+
+class _SsXTable(ctypes.Structure):
+    _fields_ = [("cpu", ctypes.c_void_p), ("reg_eflags", ctypes.c_int64),
+                ("sites", _SsXSite * 256)]  # XSITES
+
+
+# RSTORSSP / SAVEPREVSSP in ss_invalid_hook (X_* and XF_* in fastpath.c)
+_SWITCH_OPS = {"rstorssp": 1, "saveprevssp": 2}
+_XF_RIPREL, _XF_BASE, _XF_INDEX, _XF_SEG = 1, 2, 4, 8
+_SEG_BASES = {"fs": REG["fs_base"], "gs": REG["gs_base"]}
+
 # the CET instructions ss_cet_hook runs natively (CET_* in fastpath.c)
 _NATIVE_CET_OPS = {"rdsspq": 1, "rdsspd": 2, "incsspq": 3}
 
@@ -99,7 +117,8 @@ def native_library() -> ctypes.CDLL | None:
         if lib.ss_sizeof_cpu() != ctypes.sizeof(_SsCpu) or \
                 lib.ss_sizeof_block() != ctypes.sizeof(_SsBlock) or \
                 lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion) or \
-                lib.ss_sizeof_cet_site() != ctypes.sizeof(_SsCetSite):
+                lib.ss_sizeof_cet_site() != ctypes.sizeof(_SsCetSite) or \
+                lib.ss_sizeof_xtable() != ctypes.sizeof(_SsXTable):
             return None
         lib.ss_vma_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
                                    ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64]
@@ -115,6 +134,12 @@ def native_library() -> ctypes.CDLL | None:
         lib.ss_region_del.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_resolve_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]
         lib.ss_block_hook_ptr.restype = ctypes.c_void_p
+        lib.ss_invalid_hook_ptr.restype = ctypes.c_void_p
+        lib.ss_xsite_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                                     ctypes.c_uint32, ctypes.c_int32, ctypes.c_int32,
+                                     ctypes.c_uint64, ctypes.c_int32, ctypes.c_uint32,
+                                     ctypes.c_uint64]
+        lib.ss_xsite_invalidate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
         lib.ss_cet_hook_ptr.restype = ctypes.c_void_p
         _native_lib = lib
     return _native_lib
@@ -149,10 +174,11 @@ class NativeEngine(SsEngine):
             raise MemoryError("shadow-stack block cache")
         self._decode_cb: CFuncPtr | None = None
         self._cet_slow_cb: CFuncPtr | None = None
-        self._cs: object = None  # capstone.Cs, kept alive for the native decoder
-        self._cs_insn: int | None = None
+        self._cs: CsLib | None = None  # capstone's C library, for the native decoder
         self._setup_decoder()
         self._cet_sites: dict[int, _SsCetSite] = {}  # hook handle -> its site record
+        self._xtable = _SsXTable(self._ptr, 0)
+        self._xptr = ctypes.addressof(self._xtable)
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
         from unicorn import UC_HOOK_BLOCK
@@ -185,6 +211,43 @@ class NativeEngine(SsEngine):
                            begin=site, end=site)
         self._cet_sites[handle] = rec
         return handle
+
+    def install_switch_hook(self, uc: object, reg_eflags: int) -> None:
+        from unicorn import UC_HOOK_INSN_INVALID
+
+        self._xtable.reg_eflags = reg_eflags
+        hook_add(uc, UC_HOOK_INSN_INVALID, self._lib.ss_invalid_hook_ptr(), self._xptr)
+
+    def note_switch_site(self, site: int, mnemonic: str, size: int,
+                         mem: tuple[int, str | None, str | None, int, str | None] | None
+                         ) -> None:
+        op = _SWITCH_OPS.get(mnemonic)
+        if op is None:
+            return
+        flags, base_id, index_id, seg_id, disp, scale = 0, -1, -1, -1, 0, 1
+        if mem is not None:
+            disp, base, index, scale, seg = mem
+            if base == "rip":
+                flags |= _XF_RIPREL
+            elif base is not None:
+                if base not in REG:  # a 32-bit address: Python keeps it
+                    return
+                flags |= _XF_BASE
+                base_id = REG[base]
+            if index is not None:
+                if index not in REG:
+                    return
+                flags |= _XF_INDEX
+                index_id = REG[index]
+            if seg is not None:
+                if seg not in _SEG_BASES:
+                    return
+                flags |= _XF_SEG
+                seg_id = _SEG_BASES[seg]
+        elif op == _SWITCH_OPS["rstorssp"]:
+            return
+        self._lib.ss_xsite_set(self._xptr, site, op, size, base_id, index_id, scale, seg_id,
+                               flags, disp & 0xFFFFFFFFFFFFFFFF)
 
     def del_cet_hook(self, uc: object, handle: int) -> bool:
         if self._cet_sites.pop(handle, None) is None:
@@ -223,44 +286,33 @@ class NativeEngine(SsEngine):
 
     def invalidate(self, start: int, end: int) -> None:
         self._lib.ss_cache_invalidate(self._ptr, start, end)
+        self._lib.ss_xsite_invalidate(self._xptr, start, end)
 
     def resolve_pending(self, uc: object, target: int) -> bool:
         return bool(self._lib.ss_resolve_pending(self._ptr, uc._uch, target))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._lib.ss_free(self._ptr)
-        if self._cs_insn:
-            import capstone  # capstone has no type hints
-
-            capstone._cs.cs_free(self._cs_insn, 1)
-            self._cs_insn = None
+        if self._cs is not None:
+            self._cs.close()
+            self._cs = None
 
     def _setup_decoder(self) -> None:
-        """Let the hook decode blocks itself with capstone's C library (the one the
-        Python binding loaded), so that Python sees only blocks with CET instructions."""
-        import capstone  # capstone has no type hints
-
-        lib = capstone._cs
-        try:
-            iter_fn = ctypes.cast(lib.cs_disasm_iter, ctypes.c_void_p).value
-            lib.cs_malloc.restype = ctypes.c_void_p
-            lib.cs_malloc.argtypes = [ctypes.c_size_t]
-        except AttributeError:
-            return  # an old capstone: Python decodes every block
-        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        """Let the hook decode blocks itself with capstone's C library (cslib: without
+        importing the capstone package), so that Python sees only blocks with CET
+        instructions."""
+        cs = open_x86_64()
+        if cs is None:
+            return  # no usable library: Python decodes every block
         self._cs = cs
-        self._cs_insn = lib.cs_malloc(cs.csh)
-        if not self._cs_insn:
-            return
-        layout = capstone._cs_insn
         c = self._c
-        c.cs_handle = cs.csh.value
-        c.cs_insn = self._cs_insn
-        c.cs_off_address = layout.address.offset
-        c.cs_off_size = layout.size.offset
-        c.cs_off_mnemonic = layout.mnemonic.offset
-        c.cs_off_op_str = layout.op_str.offset
-        c.cs_iter = iter_fn
+        c.cs_handle = cs.handle
+        c.cs_insn = cs.insn
+        c.cs_off_address = OFF_ADDRESS
+        c.cs_off_size = OFF_SIZE
+        c.cs_off_mnemonic = OFF_MNEMONIC
+        c.cs_off_op_str = OFF_OP_STR
+        c.cs_iter = cs.iter_fn
 
     @property
     def native_decodes(self) -> int:

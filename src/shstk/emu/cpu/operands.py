@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # no hints
-from capstone import x86_const as CX
+from typing import Any
 
 from shstk.emu.cpu import cet
 
+_X86_OP_REG, _X86_OP_MEM = 1, 3  # capstone.x86_const (checked by tests/test_engine_decode)
 # a memory operand: displacement, base, index, scale, segment (register names)
 MemOperand = tuple[int, str | None, str | None, int, str | None]
 _CetShape = tuple[int, str, str | None, MemOperand | None]  # size, mnemonic, reg, mem
@@ -48,9 +47,18 @@ class Operands:
                  reg: Callable[[str], int]) -> None:
         self._read_code = read_code
         self._reg = reg
-        self._detail = Cs(CS_ARCH_X86, CS_MODE_64)
-        self._detail.detail = True
+        self._cs: Any = None  # capstone.Cs in detail mode, made when first needed
         self._cet_shapes: dict[int, tuple[bytes, _CetShape | None]] = {}
+
+    @property
+    def _detail(self) -> Any:
+        """capstone, imported on first use (slow to import; most runs never need it)."""
+        if self._cs is None:
+            from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+            self._cs = Cs(CS_ARCH_X86, CS_MODE_64)
+            self._cs.detail = True
+        return self._cs
 
     def cet_insn(self, addr: int) -> CetInsn | None:
         """The instruction at `addr` with its memory operand resolved, or None."""
@@ -66,6 +74,11 @@ class Operands:
         ea = self.effective_address(addr + size, mem) if mem is not None else None
         return CetInsn(addr, size, mnemonic, reg_op, ea)
 
+    def mem_operand(self, addr: int) -> MemOperand | None:
+        """The memory operand of the CET instruction cet_insn last decoded at `addr`."""
+        shape = self._cet_shapes.get(addr)
+        return shape[1][3] if shape is not None and shape[1] is not None else None
+
     def forget(self, start: int, end: int) -> None:
         """Code in [start, end) changed: drop what was decoded there."""
         for addr in [a for a in self._cet_shapes if start <= a < end]:
@@ -78,9 +91,9 @@ class Operands:
             reg_op: str | None = None
             mem: MemOperand | None = None
             for op in insn.operands:
-                if op.type == CX.X86_OP_REG:
+                if op.type == _X86_OP_REG:
                     reg_op = insn.reg_name(op.reg)
-                elif op.type == CX.X86_OP_MEM:
+                elif op.type == _X86_OP_MEM:
                     mem = _mem_operand(insn, op)
             return insn.size, insn.mnemonic, reg_op, mem
         return None
@@ -108,7 +121,7 @@ class Operands:
         accesses: list[tuple[int, int]] = []
         for insn in self._detail.disasm(code, rip, 1):
             for op in insn.operands:
-                if op.type == CX.X86_OP_MEM:
+                if op.type == _X86_OP_MEM:
                     ea = self.effective_address(rip + insn.size, _mem_operand(insn, op))
                     accesses.append((ea, max(op.size, 1)))
             op_name = insn.mnemonic.rsplit(" ", 1)[-1]

@@ -158,6 +158,15 @@ class SsEngine:
         """Remove a hook add_cet_hook made; False if it was not one of ours."""
         return False
 
+    def install_switch_hook(self, uc: object, reg_eflags: int) -> None:
+        """Run RSTORSSP/SAVEPREVSSP natively at noted sites (before the Python hook)."""
+
+    def note_switch_site(self, site: int, mnemonic: str, size: int,
+                         mem: tuple[int, str | None, str | None, int, str | None] | None
+                         ) -> None:
+        """RSTORSSP/SAVEPREVSSP at `site` ran in Python once: let the native hook take
+        its next executions (their success path; faults still go to Python)."""
+
     # --- thread switch --------------------------------------------------------------
     def save_thread(self) -> CetState:
         return (self.ssp, self.cet, self.pending, self.pending_addr, self.pending_insn,

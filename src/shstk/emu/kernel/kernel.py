@@ -13,7 +13,6 @@ import random
 import resource
 import select
 import time
-from collections import deque
 from collections.abc import Callable
 
 from shstk.abi import errno as E
@@ -32,6 +31,7 @@ from shstk.emu.kernel.mm import (
 from shstk.emu.kernel.process import exit_process
 from shstk.emu.kernel.procfs import ProcFs
 from shstk.emu.kernel.profile import Profile, get_profile
+from shstk.emu.kernel.runq import RunQueue, SleepSet
 from shstk.emu.kernel.signal import SignalFrames
 from shstk.emu.kernel.signalops import SignalOps
 from shstk.emu.kernel.sysfs import SysFs
@@ -69,8 +69,8 @@ class Kernel:
         self.strace = opts.trace_stream
         self.frames = SignalFrames(self)
         self.signals = SignalOps(self)
-        self.runq: deque[Task] = deque()
-        self.sleepers: list[Task] = []
+        self.runq: RunQueue[Task] = RunQueue()  # O(1) `in`/remove (runq.py)
+        self.sleepers: SleepSet[Task] = SleepSet()
         self.init: Process | None = None
         self.death: Death | None = None  # how the first process ended
         self.crashes: list[CrashSnapshot] = []  # every process a fault killed, in order
@@ -439,7 +439,8 @@ class Kernel:
             proc.threads.remove(t)
             proc.dead_cpu_ns += t.cpu_ns
             t.released = True
-        if not proc.live_threads():
+        if not any(th.state not in (State.ZOMBIE, State.DEAD) for th in proc.threads):
+            # (live_threads() without building the list: the leader usually answers)
             status = proc.group_exit_code if proc.group_exit_code is not None \
                 else (code & 0xFF) << 8
             self.exit_process(proc, status)

@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from xml.sax.saxutils import quoteattr
 
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.task import Task
+
+_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;", "\r": "&#13;",
+                       "\t": "&#9;"})
+
+
+def quoteattr(data: str) -> str:
+    """xml.sax.saxutils.quoteattr, without importing xml.sax (which pulls in urllib,
+    http.client and ssl: about 17 ms of every `shstk run`'s start-up)."""
+    data = data.translate(_ATTR)
+    if '"' in data:
+        if "'" in data:
+            data = data.replace('"', "&quot;")
+            return f'"{data}"'
+        return f"'{data}'"
+    return f'"{data}"'
+
 
 AT_PHDR, AT_PHNUM = 3, 5
 PT_DYNAMIC, PT_PHDR = 2, 6

@@ -1,0 +1,139 @@
+"""Issue 18's pieces that behaviour tests do not see directly: the O(1) run queue keeps
+the deque's order, capstone's C library is used without its Python package (and a run
+does not import the package), the RSTORSSP/SAVEPREVSSP native path gives the Python
+engine's results, the operand constants match capstone's."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from shstk.emu.cpu import cslib, operands
+from shstk.emu.kernel.runq import RunQueue, SleepSet
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKED = ("-fcf-protection=full", "-Wl,-z,shstk", "-Wl,-z,ibt")
+
+
+def test_run_queue_behaves_as_the_deque_it_replaces() -> None:
+    rng = random.Random(18)
+    tasks = [object() for _ in range(40)]
+    ref: deque[object] = deque()
+    q: RunQueue[object] = RunQueue()
+    for _ in range(20000):
+        t = rng.choice(tasks)
+        op = rng.randrange(5)
+        if op == 0 and t not in ref:  # the kernel checks `in` before queueing
+            ref.append(t)
+            q.append(t)
+        elif op == 1 and t not in ref:
+            ref.appendleft(t)
+            q.appendleft(t)
+        elif op == 2 and ref:
+            assert q.popleft() is ref.popleft()
+        elif op == 3 and t in ref:
+            ref.remove(t)
+            q.remove(t)
+        assert (t in q) == (t in ref)
+        assert len(q) == len(ref) and bool(q) == bool(ref)
+    assert list(q) == list(ref)
+    with pytest.raises(ValueError):
+        q.remove(object())
+
+
+def test_sleep_set_keeps_order() -> None:
+    s: SleepSet[int] = SleepSet()
+    for i in (5, 3, 9, 1):
+        s.append(i)
+    s.remove(3)
+    s.append(3)
+    assert list(s) == [5, 9, 1, 3] and 9 in s and 4 not in s and len(s) == 4
+
+
+def test_operand_kinds_are_capstones() -> None:
+    from capstone import x86_const
+
+    assert (operands._X86_OP_REG, operands._X86_OP_MEM) == (x86_const.X86_OP_REG,
+                                                            x86_const.X86_OP_MEM)
+
+
+def test_capstone_c_library_without_the_package() -> None:
+    import capstone
+
+    if capstone.cs_version()[0] != 5:
+        pytest.skip("cslib knows capstone 5's cs_insn layout")
+    cs = cslib.open_x86_64()
+    assert cs is not None  # layout checked by decoding `ret 8`
+    cs.close()
+
+
+def test_a_static_run_does_not_import_capstone(build) -> None:
+    hello = build(ROOT / "bench" / "guests" / "hello.c", flags=("-static", "-O2"))
+    code = textwrap.dedent("""
+        import sys
+        from shstk.cli import main
+        status = main(["run", sys.argv[1]])
+        print("capstone" in sys.modules, status)
+    """)
+    out = subprocess.run([sys.executable, "-c", code, str(hello)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.splitlines()[-1] == "False 0", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("n", ["1", "300"])
+def test_shadow_stack_switches_same_under_both_engines(build, n: str) -> None:
+    """RSTORSSP + SAVEPREVSSP pairs (the native hook takes the second and later runs of
+    each site): output and exit status as with the pure-Python engine."""
+    prog = build(ROOT / "bench" / "guests" / "switches.c", flags=("-static", "-O2", *MARKED))
+    results = []
+    for engine in ("native", "python"):
+        proc = subprocess.run([sys.executable, "-m", "shstk", "run", "--shstk", "off",
+                               str(prog), n], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, SHSTK_ENGINE=engine))
+        results.append((proc.returncode, proc.stdout))
+    assert results[0] == results[1] == (0, f"{n}\n")
+
+
+_BAD_SECOND_TOKEN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "shstk_guest.h"
+#define SIZE 0x10000
+int main(int argc, char **argv) {
+    if (ss_enable()) { printf("no shadow stacks\n"); return 1; }
+    uint64_t *ss = (uint64_t *)ss_map(0, SIZE, SHADOW_STACK_SET_TOKEN);
+    uint64_t other = (uint64_t)ss + SIZE - 8;
+    for (int i = 0; i < 3; i++) {
+        /* the third pass restores from a slot that holds no token: #CP (SEGV_CPERR) at
+         * a site the native hook took on the second pass */
+        uint64_t here = ss_get_ssp();
+        ss_pivot((void *)(i < 2 ? other : (uint64_t)ss + 64));
+        other = ss_get_ssp() - 8;
+        ss_pivot((void *)(here - 8));
+        printf("pass %d\n", i);
+        fflush(stdout);
+    }
+    return 0;
+}
+"""
+
+
+def test_native_switch_faults_as_python_does(build, tmp_path: Path) -> None:
+    src = tmp_path / "badtoken.c"
+    src.write_text(_BAD_SECOND_TOKEN)
+    prog = build(src, flags=("-static", "-O2", *MARKED))
+    results = []
+    for engine in ("native", "python"):
+        proc = subprocess.run([sys.executable, "-m", "shstk", "run", "--shstk", "off",
+                               str(prog)], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, SHSTK_ENGINE=engine))
+        results.append((proc.returncode, proc.stdout))
+    assert results[0] == results[1]
+    assert results[0] == (139, "pass 0\npass 1\n"), results
