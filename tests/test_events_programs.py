@@ -139,3 +139,12 @@ def test_perl_io_socket_inet() -> None:
     got = run_guest("/usr/bin/perl", "-e", PERL, timeout=120)
     assert got.returncode == want.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
+
+
+def test_epoll_pwait_swaps_the_signal_mask(build) -> None:
+    prog = build(Path(__file__).parent / "guest" / "events" / "epoll_pwait.c")
+    want = native(prog)
+    got = run_guest(prog, timeout=120)
+    assert got.returncode == want.returncode == 0, got.stderr.decode()
+    assert got.stdout == want.stdout
+    assert b"pwait: -1 Interrupted system call handler=1 usr1-blocked=1" in got.stdout

@@ -182,6 +182,9 @@ class SignalOps:
             if info is None:
                 break
             self._deliver(t, info)
+        if t.saved_mask is not None and t.state is State.RUNNABLE:
+            # restore_saved_sigmask(): a pselect/ppoll/epoll_pwait mask no handler took
+            t.blocked, t.saved_mask = t.saved_mask, None
         self._finish_restart(t, handler_ran=False)
         return t.state is State.RUNNABLE
 
