@@ -148,3 +148,12 @@ def test_epoll_pwait_swaps_the_signal_mask(build) -> None:
     assert got.returncode == want.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
     assert b"pwait: -1 Interrupted system call handler=1 usr1-blocked=1" in got.stdout
+
+
+def test_socket_timeouts_match_native() -> None:
+    script = str(Path(__file__).parent / "guest" / "events" / "sockopt_timeo.py")
+    want = native(PY, script)
+    got = run_guest(PY, script, timeout=120)
+    assert got.returncode == want.returncode == 0, got.stderr.decode()
+    assert got.stdout == want.stdout
+    assert b"recv EAGAIN True\n" in got.stdout
