@@ -157,3 +157,12 @@ def test_socket_timeouts_match_native() -> None:
     assert got.returncode == want.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
     assert b"recv EAGAIN True\n" in got.stdout
+
+
+def test_posix_timers_checks_and_exec(build) -> None:
+    prog = build(Path(__file__).parent / "guest" / "events" / "posix_timer_exec.c")
+    want = native(prog)
+    got = run_guest(prog, timeout=120)
+    assert got.returncode == want.returncode == 0, got.stderr.decode()
+    assert got.stdout == want.stdout
+    assert b"still alive" in got.stdout

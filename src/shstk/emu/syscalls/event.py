@@ -245,10 +245,14 @@ def sys_timer_create(k: Kernel, t: Task, clock: int, sevp: int, idp: int) -> int
     if clock not in (*_TIMER_CLOCKS, 2, 3) and clock >= 0:
         raise KernelError(E.EINVAL)
     notify, signo, value, target = PT.SIGEV_SIGNAL, S.SIGALRM, 0, None
+    raw = t.mm.read(sevp, 20) if sevp else b""
+    timer_id = PT.next_id(k, t.proc)  # taken before the sigevent checks, as Linux does
     if sevp:
-        value, signo, notify, tid = struct.unpack("<Qiii", t.mm.read(sevp, 20))
-        if notify & ~PT.SIGEV_THREAD_ID not in (PT.SIGEV_SIGNAL, PT.SIGEV_NONE) or \
-                notify == PT.SIGEV_THREAD:
+        value, signo, notify, tid = struct.unpack("<Qiii", raw)
+        # good_sigevent(): SIGEV_THREAD is glibc's to implement; the kernel takes it as
+        # SIGEV_SIGNAL (a valid signal), and SIGEV_THREAD_ID goes only with SIGEV_SIGNAL
+        if notify not in (PT.SIGEV_SIGNAL, PT.SIGEV_NONE, PT.SIGEV_THREAD,
+                          PT.SIGEV_SIGNAL | PT.SIGEV_THREAD_ID):
             raise KernelError(E.EINVAL)
         if notify != PT.SIGEV_NONE and not 1 <= signo <= 64:
             raise KernelError(E.EINVAL)
@@ -257,7 +261,7 @@ def sys_timer_create(k: Kernel, t: Task, clock: int, sevp: int, idp: int) -> int
             if target is None or target.proc is not t.proc:
                 raise KernelError(E.EINVAL)
     timer = PT.PosixTimer(0, t.proc, clock, notify, signo, value, target)
-    tid = PT.create(k, t.proc, timer)
+    tid = PT.create(k, t.proc, timer, timer_id)
     if not sevp:
         timer.value = tid
     t.mm.write_u32(idp, tid)
