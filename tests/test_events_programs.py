@@ -166,3 +166,11 @@ def test_posix_timers_checks_and_exec(build) -> None:
     assert got.returncode == want.returncode == 0, got.stderr.decode()
     assert got.stdout == want.stdout
     assert b"still alive" in got.stdout
+
+
+def test_proc_fdinfo_of_event_files(build) -> None:
+    prog = build(Path(__file__).parent / "guest" / "events" / "fdinfo.c")
+    want = native(prog)
+    got = run_guest(prog, timeout=120)
+    assert got.returncode == want.returncode == 0, got.stderr.decode()
+    assert got.stdout.decode() == want.stdout.decode()
