@@ -54,6 +54,16 @@ class Epoll(AnonFile):
         super().__init__(flags)
         self.items: dict[tuple[int, int], Item] = {}
 
+    def fdinfo(self) -> str:
+        """ep_show_fdinfo(): one line per watched file."""
+        out = []
+        for it in self.items.values():
+            ino = getattr(it.file, "ino", 0) or 0
+            events = it.events | F.POLLERR | F.POLLHUP  # ep_insert() always adds them
+            out.append(f"tfd: {it.fd:8d} events: {events:8x} data: {it.data:16x}  "
+                       f"pos:{getattr(it.file, 'pos', 0) or 0} ino:{ino:x} sdev:0\n")
+        return "".join(out)
+
     def ctl(self, op: int, fd: int, target: OpenFile, events: int, data: int) -> None:
         if target is self:
             raise KernelError(E.EINVAL)

@@ -106,7 +106,9 @@ class EventFd(AnonFile):
         return ev
 
     def fdinfo(self) -> str:
-        return f"eventfd-count: {self.count:16x}\n"
+        # eventfd_show_fdinfo(); the id is an ida number (here the anon inode's)
+        return (f"eventfd-count: {self.count:16x}\neventfd-id: {self.ino}\n"
+                f"eventfd-semaphore: {int(self.semaphore)}\n")
 
 
 class TimerFd(AnonFile):
@@ -182,6 +184,15 @@ class TimerFd(AnonFile):
         return F.POLLIN if self._ready() else 0
 
 
+    def fdinfo(self) -> str:
+        """timerfd_show(): the clock, ticks not yet read, and the setting."""
+        self._update()
+        left = 0 if self.deadline is None else max(0, self.deadline - self.k.monotonic_ns())
+        return (f"clockid: {self.clock}\nticks: {self.ticks}\nsettime flags: 00\n"
+                f"it_value: ({left // 10**9}, {left % 10**9})\n"
+                f"it_interval: ({self.interval // 10**9}, {self.interval % 10**9})\n")
+
+
 class SignalFd(AnonFile):
     kind = "signalfd"
     name = "signalfd"
@@ -190,6 +201,9 @@ class SignalFd(AnonFile):
         super().__init__(flags)
         self.owner = owner
         self.mask = mask
+
+    def fdinfo(self) -> str:
+        return f"sigmask:\t{self.mask:016x}\n"  # signalfd_show_fdinfo()
 
     def _queues(self, t: Task) -> list[list[SigInfo]]:
         return [t.pending, t.proc.shared_pending]

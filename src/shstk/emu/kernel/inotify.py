@@ -58,6 +58,7 @@ class Inotify(AnonFile):
 
     def __init__(self, k: Kernel, flags: int) -> None:
         super().__init__(flags)
+        self.flags &= ~F.O_ACCMODE  # inotify_init1(): anon_inode_getfd(..., O_RDONLY | flags)
         self.k = k
         self.watches: dict[int, Watch] = {}
         self.by_key: dict[Key, Watch] = {}

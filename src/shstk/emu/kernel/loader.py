@@ -22,7 +22,7 @@ from shstk.abi import signals as S
 from shstk.elf.properties import gnu_property_segment_view
 from shstk.elf.reader import ElfImage as ReadElf
 from shstk.elf.reader import NotAnElf, Segment
-from shstk.emu.kernel import futex, policy, ptrace, shstk, vdso
+from shstk.emu.kernel import futex, policy, posix_timers, ptrace, shstk, vdso
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import (
     ELF_ET_DYN_BASE,
@@ -324,6 +324,7 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
     t.clear_child_tid = 0
     t.robust_list = (0, 0)
     proc.files.close_on_exec()
+    posix_timers.drop_process(k, proc)  # begin_new_exec(): exit_itimers()
 
 
 def _map_image(k: Kernel, mm: AddressSpace, img: ExecImage, fd: int, *, is_interp: bool,

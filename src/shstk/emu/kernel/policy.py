@@ -109,7 +109,9 @@ def readiness(k: Kernel, img: ExecImage, control: str, envp: list[bytes]
     except ShstkError as exc:
         return False, f"cannot read the program's properties: {exc}", set()
     verdict = shstk_verdict(closure, control=control)
-    loaded = {o.path for o in closure.objects}
+    # the executable itself is an initial object too: a program that maps its own text
+    # again (V8 remaps its embedded builtins from /proc/self/exe) is not dlopening it
+    loaded = {o.path for o in closure.objects} | {closure.exe.path, img.host_path}
     if verdict.blockers and verdict.exe_marked and not verdict.enabled:
         paths = ", ".join(o.path for o in verdict.blockers[:4])
         return False, f"{verdict.reason} ({paths})", loaded

@@ -41,14 +41,22 @@ def table(k: Kernel) -> dict[tuple[int, int], PosixTimer]:
     return tab
 
 
-def create(k: Kernel, proc: Process, timer: PosixTimer) -> int:
-    tab = table(k)
-    used = {tid for (pid, tid) in tab if pid == proc.pid}
-    tid = 0
+def next_id(k: Kernel, proc: Process) -> int:
+    """posix_timer_add(): signal->next_posix_timer_id, which only grows (wrapping at
+    INT_MAX) and survives exec; a timer_create that then fails its sigevent check has
+    used its id already."""
+    counters: dict[int, int] = k.__dict__.setdefault("posix_timer_next", {})
+    used = {tid for (pid, tid) in table(k) if pid == proc.pid}
+    tid = counters.get(proc.pid, 0)
     while tid in used:
-        tid += 1
+        tid = (tid + 1) & 0x7FFFFFFF
+    counters[proc.pid] = (tid + 1) & 0x7FFFFFFF
+    return tid
+
+
+def create(k: Kernel, proc: Process, timer: PosixTimer, tid: int) -> int:
     timer.tid = tid
-    tab[(proc.pid, tid)] = timer
+    table(k)[(proc.pid, tid)] = timer
     return tid
 
 
@@ -60,10 +68,12 @@ def delete(k: Kernel, proc: Process, tid: int) -> bool:
     return table(k).pop((proc.pid, tid), None) is not None
 
 
-def drop_process(k: Kernel, proc: Process) -> None:
-    """exec() and exit destroy a process's timers."""
+def drop_process(k: Kernel, proc: Process, *, exiting: bool = False) -> None:
+    """exec() and exit destroy a process's timers (exit_itimers); exit also its id count."""
     for key in [key for key in table(k) if key[0] == proc.pid]:
         del table(k)[key]
+    if exiting:
+        k.__dict__.setdefault("posix_timer_next", {}).pop(proc.pid, None)
 
 
 def fire(k: Kernel) -> None:

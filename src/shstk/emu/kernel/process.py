@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import clone as C
 from shstk.abi import errno as E
 from shstk.abi import signals as S
-from shstk.emu.kernel import memlimit, ptrace, shstk
+from shstk.emu.kernel import memlimit, posix_timers, ptrace, shstk
 from shstk.emu.kernel.entry import Blocked, Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mm import AddressSpace
@@ -194,6 +194,7 @@ def exit_process(k: Kernel, proc: Process, status: int) -> None:
         return
     proc.zombie = True
     proc.exit_status = status
+    posix_timers.drop_process(k, proc, exiting=True)  # exit_itimers()
     ptrace.tracer_exited(k, proc)
     proc.files.users -= 1
     if proc.files.users <= 0:

@@ -42,7 +42,8 @@ HOST_PASSTHROUGH = frozenset({
     "swaps", "zoneinfo", "vmstat", "interrupts", "devices", "partitions", "crypto",
     "cmdline", "kallsyms", "modules", "diskstats", "buddyinfo", "pressure",
 })
-PID_FILES = ("auxv", "cmdline", "comm", "cwd", "environ", "exe", "fd", "limits", "maps",
+PID_FILES = ("auxv", "cmdline", "comm", "cwd", "environ", "exe", "fd", "fdinfo", "limits",
+             "maps",
              "mem", "mounts", "root", "smaps", "stat", "statm", "status", "task")
 
 _STATE_WORDS = {State.RUNNABLE: "R (running)", State.BLOCKED: "S (sleeping)",
@@ -120,6 +121,8 @@ class ProcFs:
             if th is None:
                 return None
             return self._pid_entry(proc, th, rest[2:], caller)
+        if name == "fdinfo":
+            return self._fdinfo_entry(proc, rest[1:])
         if len(rest) > 1 and name != "fd":
             return None
         if name == "exe":
@@ -162,6 +165,31 @@ class ProcFs:
         if entry is None:
             return None
         return ProcEntry("link", target=entry.file.path, obj=entry.file)
+
+    def _fdinfo_entry(self, proc: Process, rest: list[str]) -> ProcEntry | None:
+        """/proc/PID/fdinfo/N: seq_show() then the file kind's show_fdinfo lines."""
+        if not rest:
+            return ProcEntry("dir", ino=_ino(proc.pid, "fdinfo"), entries=lambda: [
+                (_ino(proc.pid, "fdinfo", fd), F.DT_REG, str(fd))
+                for fd in sorted(proc.files.fds)])
+        if len(rest) != 1 or not rest[0].isdigit():
+            return None
+        fd = int(rest[0])
+        if fd not in proc.files.fds:
+            return None
+
+        def content() -> bytes:
+            entry = proc.files.fds.get(fd)
+            if entry is None:
+                return b""
+            f = entry.file
+            flags = f.flags | (F.O_CLOEXEC if entry.cloexec else 0)
+            pos = getattr(f, "pos", 0) or 0
+            extra = getattr(f, "fdinfo", None)
+            text = (f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t15\n"
+                    f"ino:\t{getattr(f, 'ino', 0) or 0}\n")
+            return (text + (extra() if callable(extra) else "")).encode()
+        return ProcEntry("file", content=content, ino=_ino(proc.pid, "fdinfo", fd))
 
     def _environ(self, proc: Process) -> bytes:
         mm = proc.mm

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import signals as S
 from shstk.emu.kernel import ptrace, signal_ia32
-from shstk.emu.kernel.crash import capture
+from shstk.emu.kernel.crash import CrashSnapshot, capture
 from shstk.emu.kernel.entry import Death
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.signal import SigInfo, next_signal, sigbit
@@ -182,6 +182,9 @@ class SignalOps:
             if info is None:
                 break
             self._deliver(t, info)
+        if t.saved_mask is not None and t.state is State.RUNNABLE:
+            # restore_saved_sigmask(): a pselect/ppoll/epoll_pwait mask no handler took
+            t.blocked, t.saved_mask = t.saved_mask, None
         self._finish_restart(t, handler_ran=False)
         return t.state is State.RUNNABLE
 
@@ -209,6 +212,8 @@ class SignalOps:
         if act.handler == S.SIG_DFL:
             self._default_action(t, info)
             return
+        if info.fault is not None and info.code == S.SEGV_CPERR and sig == S.SIGSEGV:
+            t.caught_cp = capture(t, info)  # the registers and stacks of the violation
         self._finish_restart(t, handler_ran=True, act_flags=act.flags)
         oldmask = t.saved_mask if t.saved_mask is not None else t.blocked
         t.saved_mask = None
@@ -249,6 +254,12 @@ class SignalOps:
         # kill) is an ordinary death, as on Linux, and prints nothing.
         fault = t.last_fault if info.fault is not None else None
         snapshot = capture(t, info) if fault is not None else None
+        caught = t.caught_cp
+        if snapshot is None and isinstance(caught, CrashSnapshot) and info.signo == S.SIGSEGV \
+                and info.pid == t.proc.pid:
+            # the program's handler caught a #CP and re-raised it (V8's trap handler, most
+            # crash reporters): the report is the violation's, as a CET machine's dmesg line
+            snapshot, fault = caught, caught.fault
         if snapshot is not None:
             snapshot.first = t.proc is k.init
             k.crashes.append(snapshot)

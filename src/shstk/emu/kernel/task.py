@@ -229,6 +229,9 @@ class Task:
         self.resume_rax: int | None = None
         self.interrupted: tuple[int, str] | None = None  # syscall a signal broke into
         self.last_fault: CpuFault | None = None  # the CpuFault behind a fatal signal
+        # a #CP that the program's own SIGSEGV handler caught (V8, the JVM): kept so that
+        # the handler's re-raise still gets the violation report (crash.CrashSnapshot)
+        self.caught_cp: object | None = None
         self.ptrace_inject: SigInfo | None = None  # a signal the tracer let through
         self.orig_rax = (1 << 64) - 1  # the system call being made (-1: none)
         # a new thread's registers until it first runs (clone, fork)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
@@ -108,11 +109,38 @@ def sys_epoll_wait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int,
     return _epoll_wait(k, t, epfd, events, maxevents, None if ms < 0 else ms * 10**6)
 
 
+def _with_sigmask(t: Task, sigmask: int, sigsetsize: int, call: Callable[[], int]) -> int:
+    """set_user_sigmask(): the mask is the caller's for the wait only. A handler that runs
+    restores the old mask at sigreturn (saved_mask goes into its frame); a call that
+    completes restores it at once (restore_saved_sigmask_unless)."""
+    if not sigmask:
+        return call()
+    if sigsetsize != 8:
+        raise KernelError(E.EINVAL)
+    new = t.mm.read_u64(sigmask) & ~((1 << (S.SIGKILL - 1)) | (1 << (S.SIGSTOP - 1)))
+    old = t.blocked
+
+    def restoring(fn: Callable[[], int]) -> Callable[[], int]:
+        def run() -> int:
+            try:
+                result = fn()
+            except Blocked as b:
+                raise Blocked(b.wait, restoring(b.retry)) from None
+            except KernelError:
+                t.blocked, t.saved_mask = old, None
+                raise
+            t.blocked, t.saved_mask = old, None
+            return result
+        return run
+
+    t.saved_mask, t.blocked = old, new
+    return restoring(call)()
+
+
 def sys_epoll_pwait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int,
                     timeout: int, sigmask: int, sigsetsize: int) -> int:
-    if sigmask and sigsetsize != 8:
-        raise KernelError(E.EINVAL)
-    return sys_epoll_wait(k, t, epfd, events, maxevents, timeout)
+    return _with_sigmask(t, sigmask, sigsetsize,
+                         lambda: sys_epoll_wait(k, t, epfd, events, maxevents, timeout))
 
 
 def sys_epoll_pwait2(k: Kernel, t: Task, epfd: int, events: int, maxevents: int,
@@ -122,7 +150,8 @@ def sys_epoll_pwait2(k: Kernel, t: Task, epfd: int, events: int, maxevents: int,
     timeout = None
     if tsp:
         timeout = _timespec(t, tsp)
-    return _epoll_wait(k, t, epfd, events, maxevents, timeout)
+    return _with_sigmask(t, sigmask, sigsetsize,
+                         lambda: _epoll_wait(k, t, epfd, events, maxevents, timeout))
 
 
 def _timespec(t: Task, addr: int) -> int:
@@ -216,10 +245,14 @@ def sys_timer_create(k: Kernel, t: Task, clock: int, sevp: int, idp: int) -> int
     if clock not in (*_TIMER_CLOCKS, 2, 3) and clock >= 0:
         raise KernelError(E.EINVAL)
     notify, signo, value, target = PT.SIGEV_SIGNAL, S.SIGALRM, 0, None
+    raw = t.mm.read(sevp, 20) if sevp else b""
+    timer_id = PT.next_id(k, t.proc)  # taken before the sigevent checks, as Linux does
     if sevp:
-        value, signo, notify, tid = struct.unpack("<Qiii", t.mm.read(sevp, 20))
-        if notify & ~PT.SIGEV_THREAD_ID not in (PT.SIGEV_SIGNAL, PT.SIGEV_NONE) or \
-                notify == PT.SIGEV_THREAD:
+        value, signo, notify, tid = struct.unpack("<Qiii", raw)
+        # good_sigevent(): SIGEV_THREAD is glibc's to implement; the kernel takes it as
+        # SIGEV_SIGNAL (a valid signal), and SIGEV_THREAD_ID goes only with SIGEV_SIGNAL
+        if notify not in (PT.SIGEV_SIGNAL, PT.SIGEV_NONE, PT.SIGEV_THREAD,
+                          PT.SIGEV_SIGNAL | PT.SIGEV_THREAD_ID):
             raise KernelError(E.EINVAL)
         if notify != PT.SIGEV_NONE and not 1 <= signo <= 64:
             raise KernelError(E.EINVAL)
@@ -228,7 +261,7 @@ def sys_timer_create(k: Kernel, t: Task, clock: int, sevp: int, idp: int) -> int
             if target is None or target.proc is not t.proc:
                 raise KernelError(E.EINVAL)
     timer = PT.PosixTimer(0, t.proc, clock, notify, signo, value, target)
-    tid = PT.create(k, t.proc, timer)
+    tid = PT.create(k, t.proc, timer, timer_id)
     if not sevp:
         timer.value = tid
     t.mm.write_u32(idp, tid)

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.abi import signals as S
+from shstk.emu.kernel.entry import Blocked
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.files import OpenFile, release
+from shstk.emu.kernel.files import OpenFile, WouldBlock, release
 from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.kernel.sockets import AF_UNIX, RCVBUF, SOCK_DGRAM, SOCK_STREAM, Msg, Socket
 from shstk.emu.kernel.socknames import pack
+from shstk.emu.kernel.task import Wait
 from shstk.emu.syscalls.fs_common import blocking
 from shstk.emu.syscalls.kinds import s32
 from shstk.emu.syscalls.net import _autobind, _target, put_sockaddr, read_addr, sock_of
@@ -68,7 +70,7 @@ def _send(k: Kernel, t: Task, sock: Socket, data: bytes, flags: int, dest: int, 
                 k.signals.send_thread(t, SigInfo(S.SIGPIPE, S.SI_USER, pid=t.pid))
             raise
 
-    return blocking(t, op)
+    return _timed(k, t, sock, op, SO_SNDTIMEO)
 
 
 def _passcred(sock: Socket) -> bool:
@@ -78,7 +80,7 @@ def _passcred(sock: Socket) -> bool:
 Finish = Callable[[bytes, "Msg | None", int], int]
 
 
-def _recv(t: Task, sock: Socket, n: int, flags: int, finish: Finish) -> int:
+def _recv(k: Kernel, t: Task, sock: Socket, n: int, flags: int, finish: Finish) -> int:
     """Receive and copy out as one operation: a blocked receive retries all of it."""
     def op() -> int:
         data, msg, full = sock.recv(n, nonblock=_nonblock(sock, flags),
@@ -86,7 +88,28 @@ def _recv(t: Task, sock: Socket, n: int, flags: int, finish: Finish) -> int:
                                     waitall=bool(flags & MSG_WAITALL))
         return finish(data, msg, full)
 
-    return blocking(t, op)
+    return _timed(k, t, sock, op, SO_RCVTIMEO)
+
+
+def _timed(k: Kernel, t: Task, sock: Socket, op: Callable[[], int], opt: int) -> int:
+    """A blocking send/receive bounded by SO_SNDTIMEO/SO_RCVTIMEO: EAGAIN when it runs out
+    (sock_sndtimeo/sock_rcvtimeo; a partial stream transfer returns its count, as op does)."""
+    raw = sock.opts.get((SOL_SOCKET, opt))
+    sec, usec = struct.unpack("<qq", raw[:16].ljust(16, b"\0")) if raw else (0, 0)
+    if sec <= 0 and usec <= 0:
+        return blocking(t, op)  # 0: wait for ever
+    deadline = k.monotonic_ns() + sec * 10**9 + usec * 1000
+
+    def attempt() -> int:
+        try:
+            return op()
+        except WouldBlock as wb:
+            if k.monotonic_ns() >= deadline:
+                raise KernelError(E.EAGAIN) from None
+            raise Blocked(Wait(wb.ready, "io", host_fd=wb.host_fd, host_write=wb.write,
+                               deadline=deadline), attempt) from None
+
+    return attempt()
 
 
 def sys_sendto(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int,
@@ -108,7 +131,7 @@ def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int,
             _drop_rights(msg)
         return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
 
-    return _recv(t, sock, length, flags, finish)
+    return _recv(k, t, sock, length, flags, finish)
 
 
 def _sender(sock: Socket, msg: object) -> tuple[object, ...] | None:
@@ -222,7 +245,7 @@ def sys_recvmsg(k: Kernel, t: Task, fd: int, msg: int, flags: int) -> int:
         t.mm.write_u32(msg + 48, out_flags)
         return full if flags & MSG_TRUNC and sock.stype != SOCK_STREAM else len(data)
 
-    return _recv(t, sock, total, flags, finish)
+    return _recv(k, t, sock, total, flags, finish)
 
 
 def _cmsg(ctype: int, body: bytes) -> bytes:
@@ -323,6 +346,11 @@ def sys_setsockopt(k: Kernel, t: Task, fd: int, level: int, name: int, val: int,
     if length < 4 and not (level != SOL_SOCKET and length >= 1):
         raise KernelError(E.EINVAL)
     raw = t.mm.read(val, min(length, 64))
+    if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
+        if length < 16:
+            raise KernelError(E.EINVAL)  # sock_copy_user_timeval: a struct timeval
+        if not 0 <= struct.unpack_from("<q", raw, 8)[0] < 10**6:
+            raise KernelError(E.EDOM)
     if len(raw) < 4:
         raw = raw + bytes(4 - len(raw))
     sock.opts[(level, name)] = raw
