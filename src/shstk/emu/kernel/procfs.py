@@ -294,7 +294,7 @@ class ProcFs:
         state = _STATE_WORDS.get(t.state, "R")[0]
         size = sum(v.size for v in proc.mm.vmas)
         fields = [t.tid, f"({t.comm[:15]})", state, ppid, proc.pgid, proc.sid, 0, -1, 0x400000,
-                  0, 0, 0, 0, t.cpu_ns // 10_000_000, 0, 0, 0, 20, 0,
+                  0, 0, 0, 0, t.cpu_ns // 10_000_000, 0, 0, 0, 20 + t.nice, t.nice,
                   len(proc.live_threads()), 0, proc.start_time, size, 0, (1 << 64) - 1,
                   0, 0, proc.mm.start_stack, 0, 0, 0, 0, 0, 0, 0, 0, 0, S.SIGCHLD, 0, 0, 0,
                   0, 0, 0, 0, 0, proc.mm.arg_start, proc.mm.arg_end, proc.mm.env_start,

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Task
 
-HOSTNAME = "shstk"
+# The host's name, as Linux gives in the host's UTS namespace (and as the guest's
+# /proc/sys/kernel/hostname, read from the host, already says): `hostname`, `uname -n`
+HOSTNAME = os.uname().nodename
 
 
 def sys_uname(k: Kernel, t: Task, buf: int) -> int:
