@@ -101,7 +101,7 @@ LINES2: tuple[Line, ...] = (
     L("truncate_grow", "printf abc > t; truncate -s +5 t; od -c t | head -1; truncate -s 1 t; "
       "cat t; echo", "truncate", "od", "head"),
     L("stat_more", "stat -c '%s %A %h' words.txt; stat -L -c %F /dev/null; "
-      "stat -c %F dir", "stat"),
+      "stat -c %F dir; stat -f -c %T . /proc /dev/shm /sys", "stat"),
     L("date_fmt", "date -d @1234567890 '+%A %d %B %Y %T %s %U %j'", "date"),
     L("date_relative", "date -u -d '2000-01-31 +1 month' +%F; date -u -d @86400 +%F; "
       "TZ=Asia/Tokyo date -d @0 +%H", "date"),
