@@ -257,4 +257,67 @@ LINES2: tuple[Line, ...] = (
       "head"),
     L("sqlite3_file", "sqlite3 d.db 'create table t(a); insert into t values(1),(2);' && "
       "sqlite3 -csv d.db 'select count(*), sum(a) from t'", "sqlite3"),
+    # --- a second round, written after the first fixes
+    L("id_full", "id", "id"),
+    L("py_mp_queue", "python3 -c 'import multiprocessing as m\nif __name__ == \"__main__\":\n"
+      " q=m.Queue(); p=m.Process(target=q.put, args=(5,)); p.start(); print(q.get()); "
+      "p.join(); print(p.exitcode)'", "python3"),
+    L("py_asyncio_subprocess", "python3 -c 'import asyncio\nasync def main():\n"
+      " p = await asyncio.create_subprocess_exec(\"echo\", \"hi\", "
+      "stdout=asyncio.subprocess.PIPE)\n print((await p.communicate())[0], p.returncode)\n"
+      "asyncio.run(main())'", "python3"),
+    L("py_lockf_fork", "python3 -c 'import fcntl, os\nf=open(\"l\",\"w\"); "
+      "fcntl.lockf(f, fcntl.LOCK_EX)\nif os.fork()==0:\n g=open(\"l\",\"w\")\n"
+      " try: fcntl.lockf(g, fcntl.LOCK_EX|fcntl.LOCK_NB); print(\"child got it\")\n"
+      " except OSError as e: print(\"child blocked\", e.errno)\n os._exit(0)\nos.wait()'",
+      "python3"),
+    L("perl_posix_fork", "perl -MPOSIX -e 'print strftime(\"%F\", gmtime(0)), \"\\n\"; "
+      "fork or exit 3; wait; print $?>>8, \"\\n\"'", "perl"),
+    L("sort_parallel", "seq 50000 | sort --parallel=2 -S 1M -R --random-source=words.txt | "
+      "sort -n | md5sum", "seq", "sort", "md5sum"),
+    L("tail_f_inotify", "timeout 1 tail -f words.txt | head -2", "timeout", "tail", "head"),
+    L("find_newermt_regex", "find . -newermt '2000-01-02' | sort; find dir -perm -u+r -size -1k "
+      "-type f | sort; find dir -regex '.*t[a-z]*\\.txt' | sort", "find", "sort"),
+    L("ln_sr_touch_r", "mkdir -p x/y && ln -sr words.txt x/y/w && readlink x/y/w && "
+      "touch -r words.txt n && stat -c %Y n", "ln", "readlink", "touch", "stat"),
+    L("chown_self", "touch f && chown $(id -u):$(id -g) f && echo ok", "chown", "id"),
+    L("split_n_shred", "split -n 3 words.txt sp && wc -c sp*; shred -n1 -u spaa && ls sp*",
+      "split", "wc", "shred", "ls"),
+    L("sha_check", "sha256sum words.txt > s && sha256sum -c s; echo x >> words.txt; "
+      "sha256sum -c s; echo $?", "sha256sum"),
+    L("bash_fd_var", "exec {fd}>dyn.txt; echo $fd; echo hi >&$fd; exec {fd}>&-; cat dyn.txt",
+      "cat"),
+    L("bash_read_n_d", "read -n 3 x <<< abcdef; echo $x; read -d , y <<< 'p,q'; echo $y"),
+    L("bash_stop_cont", "sleep 0.3 & kill -STOP $!; kill -CONT $!; wait $!; echo $?", "sleep"),
+    L("dev_zero_urandom_full", "dd if=/dev/urandom bs=1 count=16 status=none | wc -c; "
+      "head -c 100 /dev/zero | tr '\\0' x | wc -c; od -N 4 -tx1 /dev/zero; seq 3 > /dev/full; "
+      "echo $?; echo x > /dev/tty; echo $?", "dd", "wc", "head", "tr", "od", "seq"),
+    L("git_tag_stash_archive", _GIT + "git init -q -b main r && cd r && echo a > f && "
+      "git add f && git commit -qm one && git tag v1 && echo b > f && git stash -q && "
+      "git stash list | wc -l && git rev-list --count HEAD && git archive HEAD | tar t && "
+      "git describe --tags", "git", "tar", "wc"),
+    L("make_recursive_shell", "mkdir sub && printf 'all:\\n\\t@echo in sub $(MAKELEVEL)\\n' > "
+      "sub/Makefile && printf 'X := $(shell echo shelled)\\nall:\\n\\t@echo $(X)\\n"
+      "\\t@$(MAKE) -s -C sub\\n' > Makefile && make -s && make -n", "make"),
+    L("tar_reproducible", "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner "
+      "-cf - dir | sha256sum; gzip -n -c words.txt | sha256sum", "tar", "sha256sum", "gzip"),
+    L("xz_zstd_threads", "seq 100000 | xz -T2 -c | xz -dc | wc -l; "
+      "seq 100000 | zstd -q -T2 -c | zstd -dc | tail -1", "seq", "xz", "zstd", "wc", "tail"),
+    L("zip_unzip", "zip -q -X a.zip words.txt dir/one.txt && unzip -l a.zip | tail -1 && "
+      "mkdir u && cd u && unzip -q ../a.zip && cat dir/one.txt", "zip", "unzip", "tail"),
+    L("sqlite3_wal", "sqlite3 w.db 'pragma journal_mode=wal; create table t(x); "
+      "insert into t values(1),(2); select sum(x) from t;'", "sqlite3"),
+    L("ls_la", "ls -la --time-style=+%F dir | awk '{print $1, $6, $7}'", "ls", "awk"),
+    L("ps_pgrep", "sleep 10 & ps -o comm= -p $! ; pgrep -x sleep >/dev/null && echo found; "
+      "kill $!", "sleep", "ps", "pgrep"),
+    L("tclsh", "echo 'puts [expr {6*7}]; puts [string toupper abc]' | tclsh", "tclsh"),
+    L("nohup_background", "nohup sh -c 'echo bg > bg.txt' >/dev/null 2>&1 & wait; cat bg.txt",
+      "nohup", "sh", "cat"),
+    L("ulimit_n_fds", "ulimit -n 64; ls /proc/self/fd | wc -l; ulimit -n", "ls", "wc"),
+    L("mkfifo_timeout", "mkfifo q; timeout 0.3 cat q; echo status=$?", "mkfifo", "timeout",
+      "cat"),
+    L("diff_rq", "cp -r dir d2 && echo z >> d2/one.txt && diff -rq dir d2; echo $?",
+      "cp", "diff"),
+    L("cut_complement_z", "cut -d: --complement -f2 passwd.txt | head -2; "
+      "cut -b1-3 -z <<< abcdef | tr '\\0' '\\n'", "cut", "head", "tr"),
 )
