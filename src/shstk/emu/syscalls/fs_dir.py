@@ -47,7 +47,8 @@ def _require_dir(node: Node) -> None:
         if node.proc.kind != "dir":
             raise KernelError(E.ENOTDIR)
         return
-    assert node.host is not None
+    if node.device is not None or node.host is None:
+        raise KernelError(E.ENOTDIR)  # an emulated device node (/dev/null, ...)
     if not os.path.isdir(node.host):
         raise KernelError(E.ENOTDIR)
     if not os.access(node.host, os.X_OK):
