@@ -285,8 +285,9 @@ def sys_readlinkat(k: Kernel, t: Task, dirfd: int, path_addr: int, buf: int,
         if node.proc.kind != "link":
             raise KernelError(E.EINVAL)
         target = node.proc.target.encode()
+    elif node.device is not None or node.host is None:
+        raise KernelError(E.EINVAL)  # an emulated device node: not a symbolic link
     else:
-        assert node.host is not None
         try:
             target = os.fsencode(os.readlink(node.host))
         except OSError as exc:
