@@ -320,4 +320,7 @@ LINES2: tuple[Line, ...] = (
       "cp", "diff"),
     L("cut_complement_z", "cut -d: --complement -f2 passwd.txt | head -2; "
       "cut -b1-3 -z <<< abcdef | tr '\\0' '\\n'", "cut", "head", "tr"),
+    L("script_pty", "script -qc 'tty >/dev/null && echo has-tty' /dev/null", "script",
+      xfail="no pseudo-terminals: /dev/ptmx and devpts are not emulated (opening /dev/ptmx "
+      "for writing is EROFS, the sysroot's read-only node), so script(1) cannot make one"),
 )
