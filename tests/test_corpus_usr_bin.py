@@ -1,12 +1,13 @@
 """Differential test of everyday /usr/bin command lines (issue 16): each line of
-tests/usrbin_corpus.py runs as `bash -c LINE` natively and as `shstk run --shstk off --rw
+tests/usrbin_corpus.py and of the second, independently written set
+tests/usrbin_corpus2.py runs as `bash -c LINE` natively and as `shstk run --shstk off --rw
 SCRATCH bash -c LINE`, in a scratch directory with a fixed environment (LC_ALL=C, TZ=UTC,
 HOME=TMPDIR=SCRATCH), and stdout, stderr and exit status must be identical byte for byte.
 
 A difference that stays is an xfail with its cause beside the line (strict: a line that
 starts to pass shows as XPASS). All lines run concurrently on two threads in one xdist
-worker (the module is one xdist group; `make test` uses --dist loadgroup), so the file
-takes about a minute on two cores.
+worker (the module is one xdist group; `make test` uses --dist loadgroup): about 300 lines
+take some 200 CPU-seconds (under two minutes on two idle cores).
 
 Run this file with `-s` to see the summary: identical / differing / internal errors and the
 median slowdown.
@@ -20,7 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from usrbin_corpus import LINES, Line, Outcome, missing, run_emulated, run_native
+from usrbin_corpus import LINES as LINES1
+from usrbin_corpus import Line, Outcome, missing, run_emulated, run_native
+from usrbin_corpus2 import LINES2
+
+LINES = LINES1 + LINES2
+SECOND = {line.name for line in LINES2}
 
 pytestmark = pytest.mark.xdist_group("usrbin_corpus")
 
@@ -76,12 +82,14 @@ def test_same_as_native(line: Line, outcomes) -> None:
 def test_corpus_summary(outcomes) -> None:
     """At least 80 lines ran; none ended in an internal error. Prints the numbers."""
     pairs = {name: f.result() for name, f in outcomes.items()}
-    same = sum(1 for nat, emu in pairs.values() if nat.key() == emu.key())
     internal = [name for name, (_, emu) in pairs.items() if emu.status == 125]
-    slowdown = statistics.median(emu.seconds / max(nat.seconds, 1e-3)
-                                 for nat, emu in pairs.values())
-    print(f"\nusr/bin corpus: {len(pairs)} lines, {same} identical, "
-          f"{len(pairs) - same} differing, {len(internal)} internal errors, "
-          f"median slowdown {slowdown:.0f}x")
+    for title, names in (("first set", set(pairs) - SECOND), ("second set", SECOND & set(pairs)),
+                         ("both", set(pairs))):
+        same = sum(1 for n in names if pairs[n][0].key() == pairs[n][1].key())
+        slowdown = statistics.median(pairs[n][1].seconds / max(pairs[n][0].seconds, 1e-3)
+                                     for n in names)
+        print(f"\nusr/bin corpus, {title}: {len(names)} lines, {same} identical, "
+              f"{len(names) - same} differing, median slowdown {slowdown:.0f}x")
+    print(f"internal errors: {internal}")
     assert len(pairs) >= 80
     assert not internal

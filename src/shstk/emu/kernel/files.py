@@ -65,6 +65,7 @@ class OpenFile:
     # opened, from the object itself: fchmod/fchown/futimens ask this, never a path.
     mount_rw = False
     mount = ""  # the mount's id (vfs.py): "" the read-only root, else a writable one
+    unlock_on_close: Callable[[], None] | None = None  # drops its flock(2) lock (flock.py)
 
     def __init__(self, path: str, flags: int) -> None:
         self.path = path  # guest path, for /proc/PID/fd and strace
@@ -491,4 +492,6 @@ class FdTable:
 def release(file: OpenFile) -> None:
     file.refs -= 1
     if file.refs <= 0:
+        if file.unlock_on_close is not None:
+            file.unlock_on_close()
         file.on_last_close()

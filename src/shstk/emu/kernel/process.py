@@ -132,6 +132,7 @@ def do_clone(k: Kernel, parent: Task, a: CloneArgs) -> int:
             child.ptracer = parent.ptracer
     # the thread struct is duplicated: signal mask, shadow-stack features and locks
     child.blocked = parent.blocked
+    child.nice = parent.nice
     child.altstack = parent.altstack if not (flags & C.CLONE_VM and not flags & C.CLONE_VFORK) \
         else (0, S.SS_DISABLE, 0)
     child.shstk.features = parent.shstk.features

@@ -29,6 +29,7 @@ from shstk.emu.kernel.mm import (
     VMFLAG_MNEMONICS,
     Vma,
 )
+from shstk.emu.kernel.profile import NODENAME, UTS_VERSION
 from shstk.emu.kernel.task import State
 from shstk.emu.kernel.vfs import ProcEntry
 
@@ -90,9 +91,21 @@ class ProcFs:
                     return None
                 return self._pid_entry(th.proc, th, comps[1:], task)
             return self._pid_entry(proc, proc.leader, comps[1:], task)
+        uts = self._uts("/".join(comps))
+        if uts is not None:
+            return ProcEntry("file", content=lambda: uts, ino=_ino(*comps))
         if head in HOST_PASSTHROUGH:
             return ProcEntry("host", target="/proc/" + "/".join(comps))
         return None
+
+    def _uts(self, path: str) -> bytes | None:
+        """The files Linux makes from utsname: they say what uname(2) says (the profile's
+        release), not what the host's kernel is."""
+        release = self.k.profile.uname_release
+        text = {"version": f"Linux version {release} (shstk@shstk) (emulated) {UTS_VERSION}",
+                "sys/kernel/osrelease": release, "sys/kernel/version": UTS_VERSION,
+                "sys/kernel/ostype": "Linux", "sys/kernel/hostname": NODENAME}.get(path)
+        return None if text is None else (text + "\n").encode()
 
     def _root_entries(self) -> list[tuple[int, int, str]]:
         out = [(1, F.DT_DIR, "."), (1, F.DT_DIR, ".."), (_ino("cpuinfo"), F.DT_REG, "cpuinfo"),
@@ -322,7 +335,7 @@ class ProcFs:
         state = _STATE_WORDS.get(t.state, "R")[0]
         size = sum(v.size for v in proc.mm.vmas)
         fields = [t.tid, f"({t.comm[:15]})", state, ppid, proc.pgid, proc.sid, 0, -1, 0x400000,
-                  0, 0, 0, 0, t.cpu_ns // 10_000_000, 0, 0, 0, 20, 0,
+                  0, 0, 0, 0, t.cpu_ns // 10_000_000, 0, 0, 0, 20 + t.nice, t.nice,
                   len(proc.live_threads()), 0, proc.start_time, size, 0, (1 << 64) - 1,
                   0, 0, proc.mm.start_stack, 0, 0, 0, 0, 0, 0, 0, 0, 0, S.SIGCHLD, 0, 0, 0,
                   0, 0, 0, 0, 0, proc.mm.arg_start, proc.mm.arg_end, proc.mm.env_start,

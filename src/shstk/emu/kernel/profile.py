@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from shstk.errors import UsageError
@@ -22,6 +23,12 @@ class Profile:
     # 6.10-era "cover a guard gap corner case"); 6.6 only had the start gap of §3.4.
     placement_gap: bool = True
     uname_release: str = "6.19.0-shstk"
+
+
+# utsname beyond the profile's release: uname(2), /proc/version, /proc/sys/kernel/*.
+UTS_VERSION = "#1 SMP PREEMPT_DYNAMIC shstk emulated kernel"
+# The host's name, as Linux gives in the host's UTS namespace: `hostname`, `uname -n`
+NODENAME = os.uname().nodename
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (

@@ -240,6 +240,7 @@ class Task:
         # nanosleep: where to write the time left, and how to compute it if interrupted
         self.sleep_rem: tuple[int, Callable[[], int]] | None = None
         self.rseq: int | None = None  # the registered struct rseq
+        self.nice = 0  # -20..19 (setpriority); inherited by clone
 
     @property
     def pid(self) -> int:

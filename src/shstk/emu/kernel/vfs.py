@@ -28,6 +28,7 @@ from shstk.abi import errno as E
 from shstk.emu.kernel.devices import DEV_LINKS, DEVICES, Device
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.fifo import FifoTable
+from shstk.emu.kernel.flock import FlockTable
 
 MAXSYMLINKS = 40
 # The read-only mount (the sysroot) and the emulated ones, as mount ids; a writable
@@ -86,6 +87,7 @@ class Vfs:
         self.synthetic = {"proc": proc_lookup, "sys": sys_lookup}
         self._shm: str | None = None
         self.fifos = FifoTable()
+        self.flocks = FlockTable()
 
     @property
     def shm_dir(self) -> str:

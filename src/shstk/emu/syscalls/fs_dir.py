@@ -47,7 +47,8 @@ def _require_dir(node: Node) -> None:
         if node.proc.kind != "dir":
             raise KernelError(E.ENOTDIR)
         return
-    assert node.host is not None
+    if node.device is not None or node.host is None:
+        raise KernelError(E.ENOTDIR)  # an emulated device node (/dev/null, ...)
     if not os.path.isdir(node.host):
         raise KernelError(E.ENOTDIR)
     if not os.access(node.host, os.X_OK):
@@ -284,8 +285,9 @@ def sys_readlinkat(k: Kernel, t: Task, dirfd: int, path_addr: int, buf: int,
         if node.proc.kind != "link":
             raise KernelError(E.EINVAL)
         target = node.proc.target.encode()
+    elif node.device is not None or node.host is None:
+        raise KernelError(E.EINVAL)  # an emulated device node: not a symbolic link
     else:
-        assert node.host is not None
         try:
             target = os.fsencode(os.readlink(node.host))
         except OSError as exc:

@@ -129,8 +129,7 @@ def sys_fadvise64(k: Kernel, t: Task, fd: int, offset: int, length: int, advice:
 
 
 def sys_flock(k: Kernel, t: Task, fd: int, op: int) -> int:
-    t.proc.files.get(fd)
-    return 0
+    return k.vfs.flocks.flock(t.proc.files.get(fd), op)
 
 
 def sys_sync(k: Kernel, t: Task) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import stat as st
 import struct
@@ -14,7 +15,7 @@ from shstk.emu.kernel.files import (
     OpenFile,
     StatResult,
 )
-from shstk.emu.kernel.vfs import Node
+from shstk.emu.kernel.vfs import SHM_GUEST, SHM_SIZE, Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 from shstk.emu.syscalls.util import i32
 
@@ -142,29 +143,58 @@ def sys_access(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
     return sys_faccessat2(k, t, F.AT_FDCWD, path_addr, mode, 0)
 
 
-def _statfs_bytes(host: str | int | None) -> bytes:
-    """struct statfs of a host path or descriptor (an unlinked file still has one)."""
+# f_type of struct statfs (include/uapi/linux/magic.h)
+TMPFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, EXT4_MAGIC = 0x01021994, 0x9FA0, 0x62656572, 0xEF53
+_STATFS = struct.Struct("<qqqqqqqiiqqqqqq")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _host_fs_type(host: str | int) -> int:
+    """The host file system's f_type (os.statvfs has none): a --rw directory on a tmpfs
+    is a tmpfs to the guest too."""
+    buf = ctypes.create_string_buffer(_STATFS.size)
+    if isinstance(host, int):
+        rc = _libc.fstatfs(host, buf)
+    else:
+        rc = _libc.statfs(os.fsencode(host), buf)
+    return int(_STATFS.unpack(buf.raw)[0]) if rc == 0 else EXT4_MAGIC
+
+
+def _synthetic_statfs(magic: int, blocks: int = 0, free: int = 0) -> bytes:
+    return _STATFS.pack(magic, 4096, blocks, free, free, 0, 0, 0, 0, 255, 4096, 0, 0, 0, 0)
+
+
+def _statfs_bytes(k: Kernel, host: str | int | None, guest: str = "") -> bytes:
+    """struct statfs of a host path or descriptor (an unlinked file still has one), or of
+    a synthetic tree: /proc, /sys, the devtmpfs of /dev, the emulated tmpfs of /dev/shm."""
+    if guest == SHM_GUEST or guest.startswith(SHM_GUEST + "/"):
+        free = max(SHM_SIZE - k.vfs.shm_used(), 0) // 4096
+        return _synthetic_statfs(TMPFS_MAGIC, SHM_SIZE // 4096, free)
     if host is None:
-        return struct.pack("<qqqqqqqiiqqqqqq", 0x9FA0, 4096, 0, 0, 0, 0, 0, 0, 0, 255, 4096,
-                           0, 0, 0, 0)
+        if guest == "/sys" or guest.startswith("/sys/"):
+            return _synthetic_statfs(SYSFS_MAGIC)
+        if guest == "/dev" or guest.startswith("/dev/"):
+            return _synthetic_statfs(TMPFS_MAGIC)
+        return _synthetic_statfs(PROC_SUPER_MAGIC)
     try:
         s = os.statvfs(host)
     except OSError as exc:
         raise KernelError(exc.errno or E.EIO) from None
-    return struct.pack("<qqqqqqqiiqqqqqq", 0xEF53, s.f_bsize, s.f_blocks, s.f_bfree,
-                       s.f_bavail, s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize,
-                       s.f_flag | 1, 0, 0, 0)
+    return _STATFS.pack(_host_fs_type(host), s.f_bsize, s.f_blocks, s.f_bfree,
+                        s.f_bavail, s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize,
+                        s.f_flag | 1, 0, 0, 0)
 
 
 def sys_statfs(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
     node = k.vfs.resolve(t.proc.fs.cwd, path_arg(t, path_addr), task=t)
-    t.mm.write(buf, _statfs_bytes(node.host))
+    host = None if node.device is not None else node.host
+    t.mm.write(buf, _statfs_bytes(k, host, node.guest))
     return 0
 
 
 def sys_fstatfs(k: Kernel, t: Task, fd: int, buf: int) -> int:
     f = t.proc.files.get(fd)
     host_fd = f.host_fd()
-    t.mm.write(buf, _statfs_bytes(host_fd if host_fd >= 0 and bool(getattr(f, "host_path", ""))
-                                  else None))
+    host = host_fd if host_fd >= 0 and bool(getattr(f, "host_path", "")) else None
+    t.mm.write(buf, _statfs_bytes(k, host, f.path))
     return 0

@@ -9,17 +9,14 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import resource as R
 from shstk.emu.kernel.errors import KernelError
+from shstk.emu.kernel.profile import NODENAME, UTS_VERSION
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.task import Task
 
-HOSTNAME = "shstk"
-
-
 def sys_uname(k: Kernel, t: Task, buf: int) -> int:
-    fields = ["Linux", HOSTNAME, k.profile.uname_release,
-              "#1 SMP PREEMPT_DYNAMIC shstk emulated kernel", "x86_64", "(none)"]
+    fields = ["Linux", NODENAME, k.profile.uname_release, UTS_VERSION, "x86_64", "(none)"]
     raw = b"".join(f.encode()[:64].ljust(R.UTS_FIELD, b"\0") for f in fields)
     t.mm.write(buf, raw)
     return 0

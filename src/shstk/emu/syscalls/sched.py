@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
+from shstk.abi import resource as R
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.syscalls.util import i32
 
@@ -45,8 +46,51 @@ def sys_sched_getscheduler(k: Kernel, t: Task, pid: int) -> int:
     return 0
 
 
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+
+
+def _prio_targets(k: Kernel, t: Task, which: int, who: int) -> list[Task]:
+    """The threads `which`/`who` name (kernel/sys.c getpriority/setpriority)."""
+    if which == PRIO_PROCESS:
+        target = k.tasks.get(who) if who else t
+        return [target] if target is not None else []
+    if which == PRIO_PGRP:
+        pgid = who or t.proc.pgid
+        return [x for x in k.tasks.values() if x.proc.pgid == pgid and not x.released]
+    if which == PRIO_USER:
+        uid = who or t.proc.uid
+        return [x for x in k.tasks.values() if x.proc.uid == uid and not x.released]
+    raise KernelError(E.EINVAL)
+
+
 def sys_getpriority(k: Kernel, t: Task, which: int, who: int) -> int:
-    return 20  # nice 0, in the kernel's 40 - nice encoding
+    """The highest priority among the targets, as 20 - nice (1..40)."""
+    targets = _prio_targets(k, t, which, who)
+    if not targets:
+        raise KernelError(E.ESRCH)
+    return max(20 - x.nice for x in targets)
+
+
+def sys_setpriority(k: Kernel, t: Task, which: int, who: int, prio: int) -> int:
+    """set_one_prio(): anyone may lower a thread of their own user; raising it (a smaller
+    nice) needs root or RLIMIT_NICE (EACCES); another user's thread is EPERM."""
+    nice = min(max(prio, -20), 19)
+    targets = _prio_targets(k, t, which, who)
+    error = E.ESRCH
+    for x in targets:
+        creds = t.proc
+        if creds.euid and x.proc.uid != creds.euid and x.proc.euid != creds.euid:
+            error = E.EPERM
+            continue
+        if nice < x.nice and creds.euid and t.proc.rlimits[R.RLIMIT_NICE][0] < 20 - nice:
+            error = E.EACCES
+            continue
+        x.nice = nice
+        if error == E.ESRCH:
+            error = 0
+    if error:
+        raise KernelError(error)
+    return 0
 
 
 def sys_getcpu(k: Kernel, t: Task, cpu: int, node: int, cache: int) -> int:

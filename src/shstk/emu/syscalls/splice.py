@@ -17,7 +17,7 @@ from shstk.abi import fs as F
 from shstk.abi import signals as S
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.files import OpenFile, WouldBlock
-from shstk.emu.kernel.pipe import Pipe, PipeEnd
+from shstk.emu.kernel.pipe import PAGE, Pipe, PipeEnd
 from shstk.emu.kernel.signal import SigInfo
 from shstk.emu.syscalls.fs_common import MAX_RW, blocking, file_for_rw
 
@@ -52,20 +52,17 @@ def _from_pipe(p: Pipe, n: int, nonblock: bool, consume: bool = True) -> bytes:
         if p.writers == 0:
             return b""
         _wait_pipe(p, nonblock, lambda: bool(p.buf) or p.writers == 0)
-    data = bytes(p.buf[:n])
-    if consume:
-        del p.buf[:n]
-    return data
+    return p.take(n) if consume else bytes(p.buf[:n])
 
 
 def _room(p: Pipe, nonblock: bool) -> int:
-    """Room in the pipe for new data (EPIPE when nobody reads it)."""
+    """Bytes that surely fit in the pipe's free slots (Pipe.push takes them all; EPIPE
+    when nobody reads it)."""
     if p.readers == 0:
         raise KernelError(E.EPIPE)
-    room = p.capacity - len(p.buf)
-    if room <= 0:
-        _wait_pipe(p, nonblock, lambda: p.readers == 0 or len(p.buf) < p.capacity, True)
-    return room
+    if p.full:
+        _wait_pipe(p, nonblock, lambda: p.readers == 0 or not p.full, True)
+    return (p.capacity // PAGE - len(p.slots)) * PAGE
 
 
 def sys_splice(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int, off_out: int,
@@ -98,16 +95,16 @@ def sys_splice(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int, off_out
                 if not p.buf and p.writers == 0:
                     return 0
                 room = _room(fout.pipe, nb or bool(fout.flags & F.O_NONBLOCK))
-                data = _from_pipe(p, min(length, room), nb or bool(fin.flags & F.O_NONBLOCK))
-                fout.pipe.buf += data
-                return len(data)
+                data = _from_pipe(p, min(length, room), nb or bool(fin.flags & F.O_NONBLOCK),
+                                  consume=False)
+                return len(p.take(fout.pipe.push(data)))
             if not fout.poll() & F.POLLOUT and p.buf and nb:
                 raise KernelError(E.EAGAIN)
             data = _from_pipe(p, length, nb or bool(fin.flags & F.O_NONBLOCK), consume=False)
             if not data:
                 return 0
             n = fout.pwrite(data, pos_out) if pos_out is not None else fout.write(data)
-            del p.buf[:n]
+            p.take(n)
             if pos_out is not None:
                 t.mm.write(off_out, struct.pack("<q", pos_out + n))
             return n
@@ -115,7 +112,7 @@ def sys_splice(k: Kernel, t: Task, fd_in: int, off_in: int, fd_out: int, off_out
         room = _room(fout.pipe, nb or bool(fout.flags & F.O_NONBLOCK))
         want = min(length, room)
         data = fin.pread(want, pos_in) if pos_in is not None else fin.read(want)
-        fout.pipe.buf += data
+        fout.pipe.push(data)
         if pos_in is not None:
             t.mm.write(off_in, struct.pack("<q", pos_in + len(data)))
         return len(data)
@@ -149,8 +146,7 @@ def sys_tee(k: Kernel, t: Task, fd_in: int, fd_out: int, length: int, flags: int
             return 0
         room = _room(fout.pipe, nb)
         data = _from_pipe(p, min(length, room), nb, consume=False)
-        fout.pipe.buf += data
-        return len(data)
+        return fout.pipe.push(data)
     return _sigpipe(k, t, lambda: blocking(t, op))
 
 
@@ -172,9 +168,7 @@ def sys_vmsplice(k: Kernel, t: Task, fd: int, iov: int, nr_segs: int, flags: int
         data = b"".join(t.mm.read(base, ln) for base, ln in segs if ln)
 
         def put() -> int:
-            room = _room(p, nb)
-            p.buf += data[:room]
-            return min(room, len(data))
+            return p.push(data[:_room(p, nb)])
         return _sigpipe(k, t, lambda: blocking(t, put))
 
     def get() -> int:

@@ -212,7 +212,7 @@ ENTRIES: list[Syscall] = [
     _S(138, "fstatfs", fs_stat.sys_fstatfs, "fd, p"),
     _E(139, "sysfs", E.ENOSYS, _off("CONFIG_SYSFS_SYSCALL"), quiet=True),
     _S(140, "getpriority", sched.sys_getpriority, "i32, i32"),
-    _E(141, "setpriority", E.EPERM, "scheduling priorities are not emulated", quiet=True),
+    _S(141, "setpriority", sched.sys_setpriority, "i32, i32, i32"),
     _S(142, "sched_setparam", sched.sys_sched_setparam, "i32, p"),
     _S(143, "sched_getparam", sched.sys_sched_getparam, "i32, p"),
     _S(144, "sched_setscheduler", sched.sys_sched_setscheduler, "i32, i32, p"),
