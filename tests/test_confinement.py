@@ -88,7 +88,7 @@ def _path_calls() -> set[str]:
     return {s.name for s in ENTRIES if "path" in s.args and s.handler is not None}
 
 
-def _snapshot(root: Path, skip: Path) -> dict[str, tuple[object, ...]]:
+def snapshot(root: Path, skip: Path) -> dict[str, tuple[object, ...]]:
     """Everything but atime of every node under `root` outside `skip`."""
     out: dict[str, tuple[object, ...]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -137,7 +137,7 @@ def test_every_path_call_has_rows():
 
 def test_nothing_outside_rw_changes(scratch: Path):
     root = scratch
-    before = _snapshot(root, root / "rw")
+    before = snapshot(root, root / "rw")
     host_null = os.stat("/dev/null")
     with open(root / "out/c", "rb") as stdin:
         res = subprocess.run([sys.executable, "-m", "shstk", "run", "--sysroot", str(root),
@@ -145,7 +145,7 @@ def test_nothing_outside_rw_changes(scratch: Path):
                               "/bin/attack"], stdin=stdin, capture_output=True, timeout=120)
     out = res.stdout.decode()
     assert res.returncode == 0, out + res.stderr.decode()
-    after = _snapshot(root, root / "rw")
+    after = snapshot(root, root / "rw")
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert not changed, f"changed outside --rw: {changed}\n{out}"
     now_null = os.stat("/dev/null")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guestbuild import compile_guest
+from test_confinement import snapshot
 
 
 def make_root(root: Path, attacks: Path) -> None:
@@ -48,27 +48,6 @@ def make_root(root: Path, attacks: Path) -> None:
     os.symlink("/out/newfile", root / "rw/dangle")
     os.symlink("../../out/c", root / "rw/sub/up")
     shutil.copy(attacks, root / "bin/attacks")
-
-
-def snapshot(root: Path, skip: Path) -> dict[str, tuple[object, ...]]:
-    """Everything but atime of every node under `root` outside `skip`."""
-    out: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if here / d != skip]
-        for name in [*dirnames, *filenames, "."]:
-            p = here / name
-            if p == skip:
-                continue
-            s = os.lstat(p)
-            data: object = None
-            if stat.S_ISREG(s.st_mode):
-                data = p.read_bytes()
-            elif stat.S_ISLNK(s.st_mode):
-                data = os.readlink(p)
-            out[str(p)] = (s.st_mode, s.st_uid, s.st_gid, s.st_size, s.st_mtime_ns,
-                           s.st_ctime_ns, s.st_nlink, s.st_ino, data)
-    return out
 
 
 def run_attacks(python: str, root: Path, only: str | None = None, cwd: Path | None = None

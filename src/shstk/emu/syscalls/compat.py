@@ -4,7 +4,6 @@ sched_getattr/sched_setattr (every task is SCHED_OTHER, nice 0)."""
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ from shstk.abi import errno as E
 from shstk.abi import fs as F
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.syscalls.fs_attr import _set_times, _times_node
+from shstk.emu.syscalls.fs_dir import fill_dirents
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
@@ -42,30 +42,17 @@ def sys_futimesat(k: Kernel, t: Task, dirfd: int, path_addr: int, times_addr: in
     return _set_times(_times_node(k, t, dirfd, path_addr, 0), times)
 
 
+def _linux_dirent(ino: int, off: int, dtype: int, raw: bytes) -> bytes:
+    """struct linux_dirent (the old getdents): d_type in the record's last byte."""
+    reclen = (18 + len(raw) + 2 + 7) & ~7
+    rec = bytearray(struct.pack("<QqH", ino, off, reclen) + raw)
+    rec = rec.ljust(reclen, b"\0")
+    rec[reclen - 1] = dtype
+    return bytes(rec)
+
+
 def sys_getdents(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
-    """The old getdents: struct linux_dirent, with d_type in the record's last byte."""
-    f = t.proc.files.get(fd)
-    entries = f.getdents()
-    if entries is None:
-        raise KernelError(E.ENOTDIR)
-    out = bytearray()
-    used = 0
-    pos = getattr(f, "dir_pos", 0)
-    for ino, dtype, name in entries:
-        raw = os.fsencode(name)
-        reclen = (18 + len(raw) + 2 + 7) & ~7
-        if len(out) + reclen > count:
-            if not out:
-                raise KernelError(E.EINVAL)
-            break
-        rec = bytearray(struct.pack("<QqH", ino, pos + used + 1, reclen) + raw)
-        rec = rec.ljust(reclen, b"\0")
-        rec[reclen - 1] = dtype
-        out += rec
-        used += 1
-    t.mm.write(buf, bytes(out))
-    f.advance_dir(used)  # type: ignore[attr-defined]
-    return len(out)
+    return fill_dirents(t, fd, buf, count, _linux_dirent)
 
 
 def _sched_target(k: Kernel, t: Task, pid: int) -> None:

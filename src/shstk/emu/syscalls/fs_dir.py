@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
@@ -60,7 +61,10 @@ def sys_fchdir(k: Kernel, t: Task, fd: int) -> int:
     return 0
 
 
-def sys_getdents64(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
+def fill_dirents(t: Task, fd: int, buf: int, count: int,
+                 record: Callable[[int, int, int, bytes], bytes]) -> int:
+    """getdents/getdents64: as many records as fit in `count` bytes (EINVAL when not even
+    one does); `record(ino, next_off, dtype, name)` lays one out in its struct."""
     f = t.proc.files.get(fd)
     entries = f.getdents()
     if entries is None:
@@ -69,18 +73,26 @@ def sys_getdents64(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     used = 0
     pos = getattr(f, "dir_pos", 0)
     for ino, dtype, name in entries:
-        raw = os.fsencode(name)
-        reclen = (19 + len(raw) + 1 + 7) & ~7
-        if len(out) + reclen > count:
+        rec = record(ino, pos + used + 1, dtype, os.fsencode(name))
+        if len(out) + len(rec) > count:
             if not out:
                 raise KernelError(E.EINVAL)
             break
-        rec = struct.pack("<QqHB", ino, pos + used + 1, reclen, dtype) + raw + b"\0"
-        out += rec.ljust(reclen, b"\0")
+        out += rec
         used += 1
     t.mm.write(buf, bytes(out))
     f.advance_dir(used)  # type: ignore[attr-defined]
     return len(out)
+
+
+def _dirent64(ino: int, off: int, dtype: int, raw: bytes) -> bytes:
+    """struct linux_dirent64: d_type before the name."""
+    reclen = (19 + len(raw) + 1 + 7) & ~7
+    return (struct.pack("<QqHB", ino, off, reclen, dtype) + raw + b"\0").ljust(reclen, b"\0")
+
+
+def sys_getdents64(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
+    return fill_dirents(t, fd, buf, count, _dirent64)
 
 
 def new_entry(k: Kernel, t: Task, dirfd: int, path: str) -> Node:
