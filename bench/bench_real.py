@@ -115,15 +115,15 @@ def thread_curve(sizes: tuple[int, ...] = (1000, 4000, 10000, 30000), cap: float
     """Wall time per thread with N threads alive at once; a point is skipped (None) once
     the previous one took longer than `cap` seconds."""
     prog = build("livethreads.c", ["-static", "-O2", "-pthread", *MARKED])
-    base = statistics.median(wall_seconds([*SHSTK, "--shstk", "on", str(prog), "1"])
-                             for _ in range(3))
+    run = [*SHSTK, "--shstk", "on", "--max-tasks", "100000", str(prog)]
+    base = statistics.median(wall_seconds([*run, "1"]) for _ in range(3))
     points: list[tuple[int, float | None]] = []
     last = 0.0
     for n in sizes:
         if last > cap:
             points.append((n, None))
             continue
-        t = wall_seconds([*SHSTK, "--shstk", "on", str(prog), str(n)])
+        t = wall_seconds([*run, str(n)])
         last = t
         points.append((n, (t - base) / n))
         log(f"  live threads {n}: {t:.2f} s, {(t - base) / n * 1e6:.0f} µs per thread")

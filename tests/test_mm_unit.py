@@ -254,3 +254,28 @@ def test_fork_copies_private_memory():
     finally:
         _release(child)
         _release(parent)
+
+
+# --- the memory limit's account -----------------------------------------------------------
+
+def test_committed_memory_follows_every_change(mm):
+    """mm.committed (what --memory-limit counts, kept per insert/remove so a mmap does not
+    walk every VMA of every process) equals the sum over the VMAs after each change."""
+    from shstk.emu.kernel.vma import VM_NORESERVE, accounted
+
+    def recount() -> int:
+        return sum(v.size for v in mm.vmas if accounted(v))
+
+    steps = [
+        lambda: mm.map_anonymous(BASE, 8 * PAGE, RW),
+        lambda: mm.protect(BASE + PAGE, BASE + 3 * PAGE, M.PROT_READ),  # split: less
+        lambda: mm.protect(BASE + 2 * PAGE, BASE + 3 * PAGE, RW),
+        lambda: mm.map_anonymous(BASE + 16 * PAGE, 4 * PAGE, M.PROT_READ),  # not counted
+        lambda: mm.map_anonymous(BASE + 32 * PAGE, 4 * PAGE, RW, extra_flags=VM_NORESERVE),
+        lambda: mm.unmap(BASE + 4 * PAGE, BASE + 18 * PAGE),  # across three VMAs
+        lambda: mm.set_flags(BASE, BASE + PAGE, 0, VM_WRITE),
+    ]
+    for i, step in enumerate(steps):
+        step()
+        assert mm.committed == recount(), f"after step {i}"
+    assert mm.committed == 2 * PAGE  # BASE+2P..+3P and +3P..+4P are what stays counted

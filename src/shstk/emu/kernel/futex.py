@@ -5,8 +5,9 @@ memory by its host address, which identifies it within the process (and its thre
 
 from __future__ import annotations
 
+import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shstk.abi import clone as C
@@ -25,6 +26,7 @@ class Waiter:
     task: Task
     bitset: int
     woken: bool = False
+    queue: dict[Waiter, None] = field(default_factory=dict)  # the queue it waits in
 
 
 FutexKey = tuple[int, ...]
@@ -52,9 +54,14 @@ def futex_key(proc: Process, addr: int) -> FutexKey:
     return (v.host + (addr - v.start),)
 
 
-def _queue(k: Kernel, key: FutexKey) -> list[Waiter]:
+# A queue is an insertion-ordered dict (FIFO as Linux's hash bucket, O(1) removal: a
+# broadcast to N waiters must not cost N^2).
+Queue = dict[Waiter, None]
+
+
+def _queue(k: Kernel, key: FutexKey) -> Queue:
     queues = k.__dict__.setdefault("futex_queues", {})
-    return queues.setdefault(key, [])
+    return queues.setdefault(key, {})
 
 
 def wait(k: Kernel, t: Task, addr: int, val: int, deadline: int | None, bitset: int) -> int:
@@ -64,17 +71,17 @@ def wait(k: Kernel, t: Task, addr: int, val: int, deadline: int | None, bitset: 
     if t.mm.read_u32(addr) != val & 0xFFFFFFFF:
         raise KernelError(E.EAGAIN)
     w = Waiter(t, bitset)
-    q = _queue(k, key)
-    q.append(w)
+    w.queue = _queue(k, key)
+    w.queue[w] = None
 
     def done() -> int:
-        if w in q:
-            q.remove(w)
+        w.queue.pop(w, None)
         if w.woken:
             return 0
         return -E.ETIMEDOUT
 
-    raise Blocked(Wait(lambda: w.woken, "futex", deadline=deadline), done)
+    # only a wake (which kicks the sleeper), a signal or the deadline ends the wait
+    raise Blocked(Wait(lambda: w.woken, "futex", deadline=deadline, polled=False), done)
 
 
 def wake(k: Kernel, proc: Process, addr: int, n: int, bitset: int = C.FUTEX_BITSET_MATCH_ANY
@@ -86,15 +93,17 @@ def wake(k: Kernel, proc: Process, addr: int, n: int, bitset: int = C.FUTEX_BITS
     except KernelError:
         return 0
     q = _queue(k, key)
-    count = 0
-    for w in list(q):
-        if count >= n:
+    woken: list[Waiter] = []
+    for w in q:  # stops after n: waking one of N waiters does not walk all N
+        if len(woken) >= n:
             break
-        if w.bitset & bitset and not w.woken:
-            w.woken = True
-            q.remove(w)
-            count += 1
-    return count
+        if w.bitset & bitset:
+            woken.append(w)
+    for w in woken:
+        w.woken = True
+        del q[w]
+        k.sleepers.kick(w.task)
+    return len(woken)
 
 
 def requeue(k: Kernel, proc: Process, addr: int, n_wake: int, n_requeue: int, addr2: int,
@@ -106,11 +115,10 @@ def requeue(k: Kernel, proc: Process, addr: int, n_wake: int, n_requeue: int, ad
     woken = wake(k, proc, addr, n_wake)
     q, q2 = _queue(k, key), _queue(k, key2)
     moved = 0
-    for w in list(q):
-        if moved >= n_requeue:
-            break
-        q.remove(w)
-        q2.append(w)
+    for w in list(itertools.islice(q, max(0, n_requeue))):
+        del q[w]
+        q2[w] = None
+        w.queue = q2
         moved += 1
     return woken + moved
 

@@ -242,7 +242,7 @@ class Kernel:
             self.runq.append(t)
 
     def _wake_sleepers(self) -> None:
-        for t in list(self.sleepers):
+        for t in self.sleepers.due(self.monotonic_ns()):
             w = t.wait
             if w is None:
                 self.sleepers.remove(t)
@@ -259,6 +259,7 @@ class Kernel:
         except Blocked as b:
             t.wait = b.wait
             t.wake_result = b.retry
+            self.sleepers.rearm(t, polled=b.wait.polled, deadline=b.wait.deadline)
             return
         except KernelError as exc:
             result = -exc.errno
@@ -279,15 +280,13 @@ class Kernel:
 
     def _idle(self) -> bool:
         """Nobody can run: let time pass until a sleeper's deadline or host input."""
-        live = [t for t in self.sleepers if t.state is State.BLOCKED]
-        if not live:
+        if not any(t.state is State.BLOCKED for t in self.sleepers):
             # every task is stopped or gone
             return self._all_stopped()
-        deadlines = [t.wait.deadline for t in live if t.wait and t.wait.deadline is not None]
-        alarm = timers.next_alarm(self)
-        if alarm is not None:
-            deadlines.append(alarm)
-        host_fds = [t.wait for t in live if t.wait and t.wait.host_fd >= 0]
+        deadlines = [d for d in (self.sleepers.next_deadline(), timers.next_alarm(self))
+                     if d is not None]
+        host_fds = [t.wait for t in self.sleepers.polled()
+                    if t.state is State.BLOCKED and t.wait and t.wait.host_fd >= 0]
         if not deadlines and not host_fds:
             self._stuck("deadlock", "every guest thread is blocked and nothing can wake "
                         "them (deadlock)")
@@ -391,8 +390,7 @@ class Kernel:
         t.state = State.BLOCKED
         t.wait = b.wait
         t.wake_result = b.retry
-        if t not in self.sleepers:
-            self.sleepers.append(t)
+        self.sleepers.append(t, polled=b.wait.polled, deadline=b.wait.deadline)
         t.cpu.request_stop()
         # A signal that is pending and deliverable now (sigsuspend just unblocked it,
         # or it arrived before the sleep) interrupts the sleep at once.

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING
 from shstk.abi import errno as E
 from shstk.abi import resource as R
 from shstk.emu.kernel.errors import KernelError
-from shstk.emu.kernel.vma import VM_NORESERVE, VM_SHARED, VM_WRITE
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.mm import AddressSpace
     from shstk.emu.kernel.task import Task
-    from shstk.emu.kernel.vma import Vma
 
 
 def _host_memory() -> int:
@@ -46,16 +44,8 @@ def _host_memory() -> int:
 HOST_MEMORY = _host_memory()
 
 
-def accounted(v: Vma) -> bool:
-    if v.flags & VM_NORESERVE:
-        return False
-    if v.flags & VM_SHARED:
-        return v.file is None  # shared anonymous memory (a memfd behind it)
-    return bool(v.flags & VM_WRITE)
-
-
 def _committed(mm: AddressSpace) -> int:
-    return sum(v.end - v.start for v in mm.vmas if accounted(v))
+    return mm.committed  # kept by mm._insert/_remove (vma.accounted)
 
 
 def limit(k: Kernel) -> int:
@@ -69,16 +59,12 @@ def charge(k: Kernel, t: Task, nbytes: int) -> None:
     cap = limit(k)
     if nbytes > cap:
         raise KernelError(E.ENOMEM)
-    seen: set[int] = set()
-    total = nbytes
-    for task in list(k.tasks.values()):
-        mm = task.proc.mm
-        if mm is None or id(mm) in seen:
-            continue
-        seen.add(id(mm))
-        total += _committed(mm)
-        if total > cap:
-            raise KernelError(E.ENOMEM)
+    # every address space of the run once (threads share theirs; a vfork child its
+    # parent's): the processes, not the tasks, so 30,000 threads cost one look
+    spaces = {id(p.mm): p.mm for p in k.processes.values() if p.mm is not None}
+    total = nbytes + sum(_committed(mm) for mm in spaces.values())
+    if total > cap:
+        raise KernelError(E.ENOMEM)
 
 
 def charge_fork(k: Kernel, parent: Task) -> None:

@@ -65,6 +65,7 @@ from shstk.emu.kernel.vma import (
     FileRef,
     HostBlock,
     Vma,
+    accounted,
     copy_private_block,
     new_anon_block,
     new_file_block,
@@ -82,6 +83,7 @@ class AddressSpace(UnmappedArea):
         self.cpu = cpu
         self.pm = PhysMemory(cpu)
         self.vmas: list[Vma] = []
+        self.committed = 0  # bytes of VMAs that count against the memory limit (memlimit)
         self._starts: list[int] = []
         self._shadow: dict[int, Vma] = {}  # the shadow-stack VMAs, by start
         self._topdown_hint: dict[tuple[int, int, int], tuple[int, int]] = {}
@@ -155,6 +157,8 @@ class AddressSpace(UnmappedArea):
         i = bisect.bisect_left(self._starts, v.start)
         self.vmas.insert(i, v)
         self._starts.insert(i, v.start)
+        if accounted(v):
+            self.committed += v.size
         v.block.users += 1
         for entry in self._page_table_entries(v):
             self.cpu.vma_set(*entry)
@@ -171,6 +175,8 @@ class AddressSpace(UnmappedArea):
         assert self.vmas[i] is v
         del self.vmas[i]
         del self._starts[i]
+        if accounted(v):
+            self.committed -= v.size
         if self._topdown_hint:
             self._topdown_hint = {key: hint for key, hint in self._topdown_hint.items()
                                   if v.end <= hint[0]}

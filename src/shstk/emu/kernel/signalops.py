@@ -110,6 +110,7 @@ class SignalOps:
             # signal_pending() when it next runs: a child that exited and was reaped in
             # the same breath makes wait() say ECHILD, not EINTR.
             t.sigwake = True
+            self.k.sleepers.kick(t)
         elif t.state is State.RUNNABLE and t.cpu.current is t:
             t.cpu.request_stop()
 

@@ -130,6 +130,9 @@ class Wait:
     interruptible: bool = True
     host_fd: int = -1
     host_write: bool = False
+    # False: nothing but a kick (a futex wake, a signal: SleepSet.kick) or the deadline
+    # ends the sleep, so the scheduler does not look at `ready` on every pick
+    polled: bool = True
 
 
 class Process:

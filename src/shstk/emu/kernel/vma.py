@@ -250,3 +250,13 @@ class Vma:
         # File mappings stay apart: Linux merges them only when their anon_vmas agree,
         # which a segment that was written and one that was not never do.
         return self.file is None and other.file is None and self.anon_name == other.anon_name
+
+
+def accounted(v: Vma) -> bool:
+    """Does the VMA count as committed memory (mm/util.c __vm_enough_memory's heuristic:
+    private writable mappings and shared anonymous memory, never MAP_NORESERVE)?"""
+    if v.flags & VM_NORESERVE:
+        return False
+    if v.flags & VM_SHARED:
+        return v.file is None  # shared anonymous memory (a memfd behind it)
+    return bool(v.flags & VM_WRITE)

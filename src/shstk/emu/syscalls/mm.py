@@ -23,6 +23,7 @@ from shstk.emu.kernel.mm import (
     VM_WIPEONFORK,
     page_align,
 )
+from shstk.emu.kernel.vma import accounted
 from shstk.emu.syscalls.util import i32
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def sys_mprotect(k: Kernel, t: Task, addr: int, length: int, prot: int) -> int:
     if prot & M.PROT_WRITE:  # private memory made writable is accounted from now on
         memlimit.charge(k, t, sum(
             min(v.end, covered) - max(v.start, addr) for v in mm.overlapping(addr, covered)
-            if not memlimit.accounted(v) and not v.flags & (VM_SHARED | VM_NORESERVE)))
+            if not accounted(v) and not v.flags & (VM_SHARED | VM_NORESERVE)))
     if covered > addr:
         mm.protect(addr, covered, prot)
     if covered < end:
@@ -187,7 +188,7 @@ def sys_mremap(k: Kernel, t: Task, old: int, old_len: int, new_len: int, flags: 
         if new_addr < old + old_len and old < new_addr + new_len:
             raise KernelError(E.EINVAL)
         v = mm.split_range(old, old + old_len)
-        if memlimit.accounted(v):
+        if accounted(v):
             memlimit.charge(k, t, new_len - old_len)
         mm.unmap(new_addr, new_addr + new_len)
         mm.move(v, new_addr, new_len)
@@ -197,7 +198,7 @@ def sys_mremap(k: Kernel, t: Task, old: int, old_len: int, new_len: int, flags: 
         if new_len < old_len:
             mm.unmap(old + new_len, old + old_len)
         return old
-    if memlimit.accounted(v):
+    if accounted(v):
         memlimit.charge(k, t, new_len - old_len)
     nxt = mm.find_next(old + old_len)
     room = nxt is None or nxt.start - nxt.start_gap() >= old + new_len

@@ -212,11 +212,11 @@ def sys_rt_sigsuspend(k: Kernel, t: Task, mask_addr: int, sigsetsize: int) -> in
     def never() -> int:
         return -E.EINTR
 
-    raise Blocked(Wait(lambda: False, "sigsuspend"), never)
+    raise Blocked(Wait(lambda: False, "sigsuspend", polled=False), never)
 
 
 def sys_pause(k: Kernel, t: Task) -> int:
-    raise Blocked(Wait(lambda: False, "pause"), lambda: -E.EINTR)
+    raise Blocked(Wait(lambda: False, "pause", polled=False), lambda: -E.EINTR)
 
 
 def sys_rt_sigtimedwait(k: Kernel, t: Task, set_addr: int, info_addr: int, ts: int,

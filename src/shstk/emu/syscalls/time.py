@@ -82,8 +82,8 @@ def _sleep_until(k: Kernel, t: Task, deadline: int, rem: int) -> int:
         return max(0, deadline - k.monotonic_ns())
 
     t.sleep_rem = (rem, interrupted_left)
-    raise Blocked(Wait(lambda: k.monotonic_ns() >= deadline, "nanosleep", deadline=deadline),
-                  done)
+    raise Blocked(Wait(lambda: k.monotonic_ns() >= deadline, "nanosleep", deadline=deadline,
+                       polled=False), done)
 
 
 def _timespec(t: Task, addr: int) -> int:
