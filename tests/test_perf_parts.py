@@ -162,3 +162,45 @@ def test_sleep_set_looks_only_at_what_may_have_woken() -> None:
     s.kick(9)
     s.discard(9)
     assert s.due(now=1000) == [-1] and 9 not in s and len(s) == 10_000
+
+
+def test_native_page_table_stays_sorted_under_edits_at_both_ends() -> None:
+    """The native VMA table opens room on the shorter side (new thread stacks go in near
+    the low end, exiting threads leave near the high end): whatever the order of edits,
+    it holds exactly the VMAs a sorted model holds, in address order."""
+    import ctypes
+
+    from shstk.emu.cpu.native import NativeEngine, native_library
+
+    lib = native_library()
+    if lib is None:
+        pytest.skip("the native fast path is not built")
+    eng = NativeEngine(lib)
+    rng = random.Random(18)
+    model: dict[int, tuple[int, int, int, int]] = {}
+
+    def table() -> list[tuple[int, ...]]:
+        n = eng._c.nvmas
+        words = (ctypes.c_uint64 * (5 * n)).from_address(eng._c.vmas) if n else []
+        return [tuple(words[5 * i:5 * i + 5]) for i in range(n)]
+
+    page = 0x1000
+    slots = list(range(4000))
+    for step in range(6000):
+        slot = rng.choice(slots[:40] if step % 3 else slots[-40:]) if step % 7 else \
+            rng.choice(slots)
+        start = 0x10000 + slot * 2 * page
+        if start in model and rng.random() < 0.6:
+            eng.vma_del(start)
+            del model[start]
+        else:
+            model[start] = (start + page, step, step & 7, step * 16)
+            eng.vma_set(start, *model[start])
+        if step % 500 == 0 or step > 5990:
+            assert table() == [(s, *model[s]) for s in sorted(model)]
+    for start in sorted(model, reverse=True):
+        eng.vma_del(start)
+    assert table() == []
+    eng.vma_set(0x10000, 0x11000, 0, 0, 0)  # reusable after emptying
+    assert table() == [(0x10000, 0x11000, 0, 0, 0)]
+    eng.close()

@@ -129,7 +129,8 @@ typedef struct ss_cpu {
     /* the page table: VMAs sorted by start, with their physical base and protection */
     uint64_t nvmas;
     uint64_t cap_vmas;
-    ss_vma *vmas;
+    ss_vma *vmas;      /* the first VMA: vmas_off entries into the allocation */
+    uint64_t vmas_off; /* free entries before it (see vma_make_room) */
     miss_cb_t miss;
     /* the last translation that failed (read by Python after UC_ERR_EXCEPTION) */
     uint64_t mmu_addr;
@@ -305,12 +306,12 @@ int ss_region_del(ss_cpu *c, uint64_t start) {
 void ss_free(ss_cpu *c) {
     free(c->cache);
     free(c->regions);
-    free(c->vmas);
+    free(c->vmas ? c->vmas - c->vmas_off : NULL);
     c->cache = NULL;
     c->regions = NULL;
     c->vmas = NULL;
     c->nregions = c->cap_regions = 0;
-    c->nvmas = c->cap_vmas = 0;
+    c->nvmas = c->cap_vmas = c->vmas_off = 0;
 }
 
 /* --- the page table --------------------------------------------------------------- */
@@ -326,6 +327,36 @@ static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
     return lo;
 }
 
+/* Open a free entry at index i, moving whichever side of it is shorter. The table has
+ * free entries at both ends: mmap places top-down, so a new thread's stack goes near the
+ * low end while the threads that exit first have their stacks near the high end, and
+ * either edit moves a few entries, not the whole table (30,000 threads: 90,000 VMAs). */
+static int vma_make_room(ss_cpu *c, uint64_t i) {
+    uint64_t n = c->nvmas;
+    if (i < n - i && c->vmas_off > 0) {
+        memmove(&c->vmas[-1], &c->vmas[0], i * sizeof(ss_vma));
+        c->vmas--;
+        c->vmas_off--;
+    } else if (c->vmas_off + n < c->cap_vmas) {
+        memmove(&c->vmas[i + 1], &c->vmas[i], (n - i) * sizeof(ss_vma));
+    } else {
+        /* full: a new allocation twice as large, the entries in its middle */
+        uint64_t cap = 2 * n + 64, off = (cap - n - 1) / 2;
+        ss_vma *base = malloc(cap * sizeof(ss_vma));
+        if (!base) return -1;
+        if (c->vmas) {
+            memcpy(&base[off], &c->vmas[0], i * sizeof(ss_vma));
+            memcpy(&base[off + i + 1], &c->vmas[i], (n - i) * sizeof(ss_vma));
+            free(c->vmas - c->vmas_off);
+        }
+        c->vmas = base + off;
+        c->vmas_off = off;
+        c->cap_vmas = cap;
+    }
+    c->nvmas = n + 1;
+    return 0;
+}
+
 /* Insert or replace the VMA starting at `start` (VMAs never overlap). */
 int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms,
                uint64_t host) {
@@ -337,27 +368,25 @@ int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t 
         c->vmas[i].host = host;
         return 0;
     }
-    if (c->nvmas == c->cap_vmas) {
-        uint64_t cap = c->cap_vmas ? c->cap_vmas * 2 : 64;
-        ss_vma *v = realloc(c->vmas, cap * sizeof(ss_vma));
-        if (!v) return -1;
-        c->vmas = v;
-        c->cap_vmas = cap;
-    }
-    memmove(&c->vmas[i + 1], &c->vmas[i], (c->nvmas - i) * sizeof(ss_vma));
+    if (vma_make_room(c, i) != 0) return -1;
     c->vmas[i].start = start;
     c->vmas[i].end = end;
     c->vmas[i].phys = phys;
     c->vmas[i].perms = perms;
     c->vmas[i].host = host;
-    c->nvmas++;
     return 0;
 }
 
 int ss_vma_del(ss_cpu *c, uint64_t start) {
     uint64_t i = vma_lower_bound(c, start);
     if (i >= c->nvmas || c->vmas[i].start != start) return -1;
-    memmove(&c->vmas[i], &c->vmas[i + 1], (c->nvmas - i - 1) * sizeof(ss_vma));
+    if (i < c->nvmas - 1 - i) { /* nearer the front: move the entries before it up */
+        memmove(&c->vmas[1], &c->vmas[0], i * sizeof(ss_vma));
+        c->vmas++;
+        c->vmas_off++;
+    } else {
+        memmove(&c->vmas[i], &c->vmas[i + 1], (c->nvmas - i - 1) * sizeof(ss_vma));
+    }
     c->nvmas--;
     return 0;
 }

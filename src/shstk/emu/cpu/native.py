@@ -59,6 +59,7 @@ class _SsCpu(ctypes.Structure):
         ("emu_stop", ctypes.c_void_p), ("decode", _DECODE_CFUNC),
         ("reg_rip", ctypes.c_int64), ("reg_rsp", ctypes.c_int64),
         ("nvmas", ctypes.c_uint64), ("cap_vmas", ctypes.c_uint64), ("vmas", ctypes.c_void_p),
+        ("vmas_off", ctypes.c_uint64),
         ("miss", _MISS_CFUNC),
         ("mmu_addr", ctypes.c_uint64), ("mmu_type", ctypes.c_uint64),
         ("mmu_present", ctypes.c_uint64), ("tlb_fills", ctypes.c_uint64),
