@@ -3,9 +3,10 @@
 The loader never looks at section headers: it reads the ELF header, the program header
 table and then the bytes that segments describe (PT_INTERP, PT_DYNAMIC, PT_NOTE,
 PT_GNU_PROPERTY). This module does the same, so stripped or section-less files are read
-exactly as ld.so reads them. pyelftools' structure definitions decode the ELF and program
-headers; every read is bounded by the file size, so a truncated or hostile file becomes a
-`BadElf` with one line of explanation, never an exception from deep inside a parser.
+exactly as ld.so reads them. The two fixed layouts (ELF header, program header) are
+decoded with `struct`, not pyelftools, so that `shstk run` does not import a parser it
+does not need (start-up time, issue 18); every read is bounded by the file size, so a
+truncated or hostile file becomes a `BadElf` with one line of explanation.
 
 Files are opened with O_NONBLOCK and checked with fstat before any read, so a FIFO, a
 device or a socket found in a scanned tree is rejected instead of blocking the scan.
@@ -16,13 +17,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal
-
-from elftools.common.exceptions import ELFError
-from elftools.construct import ConstructError
-from elftools.elf.structs import ELFStructs
 
 from shstk.abi import elf as E
 from shstk.errors import BadElf
@@ -51,7 +47,7 @@ class NotAnElf(BadElf):
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One program header entry (p_type as pyelftools names it, or the number)."""
+    """One program header entry (p_type by its name, "PT_LOAD", or the number)."""
 
     type: str | int
     flags: int
@@ -116,17 +112,19 @@ def machine_name(e_machine: int) -> str:
     return _MACHINE_NAMES.get(e_machine, f"machine {e_machine}")
 
 
-@lru_cache(maxsize=64)
-def _structs(little_endian: bool, elfclass: int) -> ELFStructs:
-    """pyelftools structure definitions, built once per (endianness, class).
+# e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize,
+# e_phentsize, e_phnum (after the 16 identification bytes)
+_EHDR = {64: "HHIQQQIHHH", 32: "HHIIIIIHHH"}
+_EHDR_SIZE = {64: 64, 32: 52}
+# p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz, p_align in each class's order
+_PHDR = {64: "IIQQQQQQ", 32: "IIIIIIII"}
+_PHDR_SIZE = {64: 56, 32: 32}
 
-    Building them is the expensive part of pyelftools' ELFFile (about 1 ms); the ELF
-    and program header layouts only depend on endianness and class.
-    """
-    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
-    structs.create_basic_structs()
-    structs.create_advanced_structs()
-    return structs
+_PT_NAMES = {E.PT_NULL: "PT_NULL", E.PT_LOAD: "PT_LOAD", E.PT_DYNAMIC: "PT_DYNAMIC",
+             E.PT_INTERP: "PT_INTERP", E.PT_NOTE: "PT_NOTE", 5: "PT_SHLIB",
+             E.PT_PHDR: "PT_PHDR", E.PT_TLS: "PT_TLS", E.PT_GNU_EH_FRAME: "PT_GNU_EH_FRAME",
+             E.PT_GNU_STACK: "PT_GNU_STACK", E.PT_GNU_RELRO: "PT_GNU_RELRO",
+             E.PT_GNU_PROPERTY: "PT_GNU_PROPERTY"}
 
 
 class ElfImage:
@@ -237,26 +235,22 @@ class ElfImage:
             raise BadElf(self.path, f"unsupported ELF version {ei_version}")
         self.elfclass = 64 if ei_class == E.ELFCLASS64 else 32
         self.little_endian = ei_data == E.ELFDATA2LSB
-        structs = _structs(self.little_endian, self.elfclass)
-        ehdr_size = structs.Elf_Ehdr.sizeof()
-        ehdr = _parse(self.path, structs.Elf_Ehdr, self.read(0, ehdr_size, "ELF header"),
-                      "ELF header")
-        self.e_type = _enum_value(ehdr["e_type"], _E_TYPES)
-        self.e_machine = _enum_value(ehdr["e_machine"], {})
-        self.e_entry: int = ehdr["e_entry"]
-        self.e_phoff: int = ehdr["e_phoff"]
-        self.e_phentsize: int = ehdr["e_phentsize"]
-        self.e_phnum: int = ehdr["e_phnum"]
-        self.segments = self._read_program_headers(structs, ehdr)
+        self._order = "<" if self.little_endian else ">"
+        size = _EHDR_SIZE[self.elfclass]
+        raw = self.read(0, size, "ELF header")
+        (self.e_type, self.e_machine, _version, self.e_entry, self.e_phoff, _shoff, _flags,
+         _ehsize, self.e_phentsize, self.e_phnum) = struct.unpack_from(
+            self._order + _EHDR[self.elfclass], raw, 16)
+        self.segments = self._read_program_headers()
 
-    def _read_program_headers(self, structs: ELFStructs, ehdr) -> tuple[Segment, ...]:
-        phnum, phentsize, phoff = ehdr["e_phnum"], ehdr["e_phentsize"], ehdr["e_phoff"]
+    def _read_program_headers(self) -> tuple[Segment, ...]:
+        phnum, phentsize, phoff = self.e_phnum, self.e_phentsize, self.e_phoff
         if phnum == 0:
             return ()
         if phnum == E.PN_XNUM:
             raise BadElf(self.path, "extended program header numbering (PN_XNUM) is not"
                                     " supported by the kernel or ld.so")
-        expected = structs.Elf_Phdr.sizeof()
+        expected = _PHDR_SIZE[self.elfclass]
         if phentsize != expected:
             # ld.so: "ELF file's phentsize not the expected size"
             raise BadElf(self.path, f"e_phentsize is {phentsize}, expected {expected}")
@@ -265,39 +259,20 @@ class ElfImage:
             raise BadElf(self.path, f"{phnum} program headers: larger than the kernel"
                                     " accepts (64 KiB)")
         table = self.read(phoff, table_size, "program header table")
-        order: Literal["little", "big"] = "little" if self.little_endian else "big"
+        layout = struct.Struct(self._order + _PHDR[self.elfclass])
         segments = []
-        for i in range(phnum):
-            raw = table[i * phentsize:(i + 1) * phentsize]
-            ph = _parse(self.path, structs.Elf_Phdr, raw, "program header")
-            segments.append(Segment(
-                type=ph["p_type"], flags=ph["p_flags"], offset=ph["p_offset"],
-                vaddr=ph["p_vaddr"], filesz=ph["p_filesz"], memsz=ph["p_memsz"],
-                align=ph["p_align"], ptype=int.from_bytes(raw[:4], order)))
+        for fields in layout.iter_unpack(table):
+            if self.elfclass == 64:
+                ptype, flags, offset, vaddr, _paddr, filesz, memsz, align = fields
+            else:
+                ptype, offset, vaddr, _paddr, filesz, memsz, flags, align = fields
+            segments.append(Segment(type=_PT_NAMES.get(ptype, ptype), flags=flags,
+                                    offset=offset, vaddr=vaddr, filesz=filesz, memsz=memsz,
+                                    align=align, ptype=ptype))
         return tuple(segments)
-
-
-_E_TYPES = {"ET_NONE": 0, "ET_REL": E.ET_REL, "ET_EXEC": E.ET_EXEC, "ET_DYN": E.ET_DYN,
-            "ET_CORE": E.ET_CORE}
-
-
-def _enum_value(value: str | int, names: dict[str, int]) -> int:
-    """pyelftools decodes known enum values to names; we want the numbers back."""
-    if isinstance(value, int):
-        return value
-    if value in names:
-        return names[value]
-    from elftools.elf import enums
-
-    return enums.ENUM_E_MACHINE.get(value, -1) if value.startswith("EM_") else -1
 
 
 def _type_name(kind: str | int) -> str:
     return kind if isinstance(kind, str) else f"segment type {kind:#x}"
 
 
-def _parse(path: str, struct, data: bytes, what: str):
-    try:
-        return struct.parse(data)
-    except (ConstructError, ELFError, ValueError) as exc:
-        raise BadElf(path, f"unreadable {what}: {exc}") from None
