@@ -204,3 +204,31 @@ def test_native_page_table_stays_sorted_under_edits_at_both_ends() -> None:
     eng.vma_set(0x10000, 0x11000, 0, 0, 0)  # reusable after emptying
     assert table() == [(0x10000, 0x11000, 0, 0, 0)]
     eng.close()
+
+
+def test_wide_registers_through_the_fast_path_match_the_binding() -> None:
+    """dump_regs/load_regs move XMM and x87 registers through FastRegs' 16-byte pair;
+    what they read and write is what Unicorn's binding reads and writes."""
+    from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
+
+    from shstk.emu.cpu.fastregs import FastRegs
+    from shstk.emu.cpu.regs import FP, XMM
+
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    fast = FastRegs(uc._uch, ())
+    rng = random.Random(18)
+    for reg in XMM:
+        v = rng.getrandbits(128)
+        fast.write_wide(reg, v & (2**64 - 1), v >> 64)
+        assert uc.reg_read(reg) == v
+        w = rng.getrandbits(128)
+        uc.reg_write(reg, w)
+        lo, hi = fast.read_wide(reg)
+        assert lo | hi << 64 == w
+    for reg in FP:
+        mantissa, exponent = rng.getrandbits(64), rng.getrandbits(16)
+        fast.write_wide(reg, mantissa, exponent)
+        assert uc.reg_read(reg) == (mantissa, exponent)
+        uc.reg_write(reg, (mantissa ^ 1, exponent ^ 1))
+        lo, hi = fast.read_wide(reg)
+        assert (lo, hi & 0xFFFF) == (mantissa ^ 1, exponent ^ 1)

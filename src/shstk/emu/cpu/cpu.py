@@ -52,6 +52,7 @@ _MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
 # emu_start's `until`: an address user code never reaches (kernel half). When a run
 # ends Unicorn translates the page of until-1 for a fetch; the MMU answers with a page
 # of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
+MASK64 = (1 << 64) - 1
 NEVER = 0xFFFFFFFFFFFFF800
 EXIT_PAGE = NEVER & ~0xFFF
 _CPUID_OUT = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX)
@@ -116,24 +117,25 @@ class Cpu:
 
     def dump_regs(self) -> RegDump:
         """The full user register state (for fork, frames and ptrace)."""
-        uc = self.uc
-        read = self._regs.read
+        fast = self._regs
+        read, wide = fast.read, fast.read_wide
         regs: RegDump = {name: read(reg_id) for name, reg_id in REG.items()}
-        regs["xmm"] = [uc.reg_read(r) for r in XMM]
-        regs["fp"] = [uc.reg_read(r) for r in FP]
+        regs["xmm"] = [lo | hi << 64 for lo, hi in map(wide, XMM)]
+        regs["fp"] = [(mantissa, exponent & 0xFFFF) for mantissa, exponent in map(wide, FP)]
         return regs
 
     def load_regs(self, regs: RegDump) -> None:
-        uc = self.uc
+        fast = self._regs
         for name, value in regs.items():
             if name == "xmm":
                 for r, v in zip(XMM, cast(list[int], value), strict=True):
-                    uc.reg_write(r, v)
+                    fast.write_wide(r, v & MASK64, v >> 64 & MASK64)
             elif name == "fp":
-                for r, v in zip(FP, cast(list[int], value), strict=True):
-                    uc.reg_write(r, v)
+                for r, (mantissa, exponent) in zip(FP, cast(list[tuple[int, int]], value),
+                                                   strict=True):
+                    fast.write_wide(r, mantissa & MASK64, exponent & 0xFFFF)
             elif name in REG:
-                self._regs.write(REG[name], cast(int, value))
+                fast.write(REG[name], cast(int, value))
 
     def gprs(self) -> dict[str, int]:
         read = self._regs.read

@@ -3,9 +3,9 @@
 `Uc.reg_read` picks a ctypes class for every call (about 4 µs here, most of the Python
 time of a system call); the 64-bit registers the kernel reads on every system call need
 none of that: one preallocated uint64 and a direct call of `uc_reg_read`, or one
-`uc_reg_read_batch` for the syscall arguments. Only registers of at most 8 bytes go
-through here (GPRs, RIP, EFLAGS, the segment bases, MXCSR and the x87 control words);
-XMM and x87 data registers keep the binding's path.
+`uc_reg_read_batch` for the syscall arguments. The 16-byte registers (XMM as two
+quadwords, x87 data registers as mantissa and exponent) go through one preallocated
+pair: a new thread, a fork and every signal frame move all 24 of them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class FastRegs:
         self._ref = ctypes.byref(self._val)
         self._wval = _u64()
         self._wref = ctypes.byref(self._wval)
+        self._pair = (_u64 * 2)()
+        self._pair_ref = ctypes.byref(self._pair)
         n = len(batch)
         self._n = n
         self._ids = (ctypes.c_int * n)(*batch)
@@ -49,6 +51,22 @@ class FastRegs:
     def write(self, reg_id: int, value: int) -> None:
         self._wval.value = value
         status = _write(self._uch, reg_id, self._wref)
+        if status != UC_ERR_OK:
+            raise UcError(status)
+
+    def read_wide(self, reg_id: int) -> tuple[int, int]:
+        """A 16-byte register as (low quadword, high quadword)."""
+        pair = self._pair
+        pair[0] = pair[1] = 0
+        status = _read(self._uch, reg_id, self._pair_ref)
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        return pair[0], pair[1]
+
+    def write_wide(self, reg_id: int, low: int, high: int) -> None:
+        pair = self._pair
+        pair[0], pair[1] = low, high
+        status = _write(self._uch, reg_id, self._pair_ref)
         if status != UC_ERR_OK:
             raise UcError(status)
 
