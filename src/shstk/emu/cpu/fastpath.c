@@ -333,15 +333,17 @@ static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
  * either edit moves a few entries, not the whole table (30,000 threads: 90,000 VMAs). */
 static int vma_make_room(ss_cpu *c, uint64_t i) {
     uint64_t n = c->nvmas;
-    if (i < n - i && c->vmas_off > 0) {
+    int front = i < n - i; /* the entries before i are the fewer: move those */
+    if (front && c->vmas_off > 0) {
         memmove(&c->vmas[-1], &c->vmas[0], i * sizeof(ss_vma));
         c->vmas--;
         c->vmas_off--;
-    } else if (c->vmas_off + n < c->cap_vmas) {
+    } else if (!front && c->vmas_off + n < c->cap_vmas) {
         memmove(&c->vmas[i + 1], &c->vmas[i], (n - i) * sizeof(ss_vma));
     } else {
-        /* full: a new allocation twice as large, the entries in its middle */
-        uint64_t cap = 2 * n + 64, off = (cap - n - 1) / 2;
+        /* no room on the short side: a new allocation with as much free room as entries
+         * on each side, so the next n edits on either side move only their side */
+        uint64_t cap = 3 * n + 64, off = n + 32;
         ss_vma *base = malloc(cap * sizeof(ss_vma));
         if (!base) return -1;
         if (c->vmas) {
