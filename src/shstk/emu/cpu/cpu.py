@@ -9,7 +9,7 @@ values for the kernel to turn into signals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Protocol
 
 import unicorn
 from unicorn import x86_const as X
@@ -32,7 +32,7 @@ from shstk.emu.cpu.engine import (
     SsEngine,
     make_engine,
 )
-from shstk.emu.cpu.fastregs import FastRegs
+from shstk.emu.cpu.fastregs import FastRegs, dump_registers, load_registers
 from shstk.emu.cpu.faults import (
     CpuFault,
     control_protection,
@@ -42,7 +42,7 @@ from shstk.emu.cpu.faults import (
 )
 from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, RegDump, Region, RunResult
 from shstk.emu.cpu.operands import Operands
-from shstk.emu.cpu.regs import FP, GPRS, REG, RIP, RSP, SYSCALL_REGS, XMM
+from shstk.emu.cpu.regs import GPRS, REG, RIP, RSP, SYSCALL_REGS
 
 UC = unicorn
 # How Unicorn reports a TLB fill that was refused (newer 2.1.x releases name the access).
@@ -52,7 +52,6 @@ _MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
 # emu_start's `until`: an address user code never reaches (kernel half). When a run
 # ends Unicorn translates the page of until-1 for a fetch; the MMU answers with a page
 # of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
-MASK64 = (1 << 64) - 1
 NEVER = 0xFFFFFFFFFFFFF800
 EXIT_PAGE = NEVER & ~0xFFF
 _CPUID_OUT = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX)
@@ -117,25 +116,10 @@ class Cpu:
 
     def dump_regs(self) -> RegDump:
         """The full user register state (for fork, frames and ptrace)."""
-        fast = self._regs
-        read, wide = fast.read, fast.read_wide
-        regs: RegDump = {name: read(reg_id) for name, reg_id in REG.items()}
-        regs["xmm"] = [lo | hi << 64 for lo, hi in map(wide, XMM)]
-        regs["fp"] = [(mantissa, exponent & 0xFFFF) for mantissa, exponent in map(wide, FP)]
-        return regs
+        return dump_registers(self._regs, REG)
 
     def load_regs(self, regs: RegDump) -> None:
-        fast = self._regs
-        for name, value in regs.items():
-            if name == "xmm":
-                for r, v in zip(XMM, cast(list[int], value), strict=True):
-                    fast.write_wide(r, v & MASK64, v >> 64 & MASK64)
-            elif name == "fp":
-                for r, (mantissa, exponent) in zip(FP, cast(list[tuple[int, int]], value),
-                                                   strict=True):
-                    fast.write_wide(r, mantissa & MASK64, exponent & 0xFFFF)
-            elif name in REG:
-                fast.write(REG[name], cast(int, value))
+        load_registers(self._regs, REG, regs)
 
     def gprs(self) -> dict[str, int]:
         read = self._regs.read

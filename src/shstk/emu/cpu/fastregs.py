@@ -11,10 +11,16 @@ pair: a new thread, a fork and every signal frame move all 24 of them.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 from unicorn.unicorn_const import UC_ERR_OK
 from unicorn.unicorn_py3.unicorn import UcError, uclib
+
+from shstk.emu.cpu.interface import RegDump
+from shstk.emu.cpu.regs import FP, XMM
+
+MASK64 = (1 << 64) - 1
 
 _u64 = ctypes.c_uint64
 _read = uclib.uc_reg_read
@@ -78,3 +84,25 @@ class FastRegs:
         if status != UC_ERR_OK:
             raise UcError(status)
         return list(vals)
+
+
+def dump_registers(fast: FastRegs, named: Mapping[str, int]) -> RegDump:
+    """Every register of `named` (name -> id), then XMM0-15 and the x87 data registers."""
+    read, wide = fast.read, fast.read_wide
+    regs: RegDump = {name: read(reg_id) for name, reg_id in named.items()}
+    regs["xmm"] = [lo | hi << 64 for lo, hi in map(wide, XMM)]
+    regs["fp"] = [(mantissa, exponent & 0xFFFF) for mantissa, exponent in map(wide, FP)]
+    return regs
+
+
+def load_registers(fast: FastRegs, named: Mapping[str, int], regs: RegDump) -> None:
+    for name, value in regs.items():
+        if name == "xmm":
+            for r, v in zip(XMM, cast(list[int], value), strict=True):
+                fast.write_wide(r, v & MASK64, v >> 64 & MASK64)
+        elif name == "fp":
+            for r, (mantissa, exponent) in zip(FP, cast(list[tuple[int, int]], value),
+                                               strict=True):
+                fast.write_wide(r, mantissa & MASK64, exponent & 0xFFFF)
+        elif name in named:
+            fast.write(named[name], cast(int, value))
