@@ -35,7 +35,7 @@ test: bytecode
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q -rs
 
 # Long fuzzing runs with a random seed (FUZZ_SEED, FUZZ_ITERATIONS, ELF_MUTANTS to
 # choose): every system call in the table with hostile arguments, then ELF mutants of a
