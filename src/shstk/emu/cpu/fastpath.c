@@ -113,8 +113,9 @@ typedef struct ss_cpu {
     /* shadow-stack VMAs, sorted by start */
     uint64_t nregions;
     uint64_t cap_regions;
-    ss_region *regions;
+    ss_region *regions;    /* the first region: regions_off entries into the allocation */
     uint64_t last_region;
+    uint64_t regions_off;  /* free entries before it (see sorted_open) */
     /* decoded blocks: open addressing, capacity a power of two */
     uint64_t cache_mask;
     uint64_t cache_used;
@@ -130,7 +131,7 @@ typedef struct ss_cpu {
     uint64_t nvmas;
     uint64_t cap_vmas;
     ss_vma *vmas;      /* the first VMA: vmas_off entries into the allocation */
-    uint64_t vmas_off; /* free entries before it (see vma_make_room) */
+    uint64_t vmas_off; /* free entries before it (see sorted_open) */
     miss_cb_t miss;
     /* the last translation that failed (read by Python after UC_ERR_EXCEPTION) */
     uint64_t mmu_addr;
@@ -259,6 +260,64 @@ int ss_cache_lookup(ss_cpu *c, uint64_t addr, ss_block *out) {
     return 1;
 }
 
+/* --- sorted arrays with free room at both ends ------------------------------------ */
+
+/* The page table and the shadow-stack regions are arrays sorted by start. mmap places
+ * top-down, so a new thread's stack goes near the low end while the threads that exit
+ * first have their stacks near the high end: each array keeps free entries at both ends
+ * and an edit moves whichever side of it is shorter, a few entries rather than the whole
+ * array (30,000 threads: 90,000 VMAs, 30,000 regions). `*first` points at entry 0,
+ * `*off` entries into the allocation. */
+
+/* Open a free entry at index i. */
+static int sorted_open(void **first, uint64_t *off, uint64_t *n, uint64_t *cap, size_t esz,
+                       uint64_t i) {
+    char *a = (char *)*first;
+    uint64_t len = *n;
+    int front = i < len - i; /* the entries before i are the fewer: move those */
+    if (front && *off > 0) {
+        memmove(a - esz, a, i * esz);
+        *first = a - esz;
+        (*off)--;
+    } else if (!front && *off + len < *cap) {
+        memmove(a + (i + 1) * esz, a + i * esz, (len - i) * esz);
+    } else {
+        /* no room on the short side: a new allocation with as much free room as entries
+         * on each side, so the next n edits on either side move only their side */
+        uint64_t ncap = 3 * len + 64, noff = len + 32;
+        char *base = malloc(ncap * esz);
+        if (!base) return -1;
+        if (a) {
+            memcpy(base + noff * esz, a, i * esz);
+            memcpy(base + (noff + i + 1) * esz, a + i * esz, (len - i) * esz);
+            free(a - *off * esz);
+        }
+        *first = base + noff * esz;
+        *off = noff;
+        *cap = ncap;
+    }
+    *n = len + 1;
+    return 0;
+}
+
+/* Close the entry at index i. */
+static void sorted_close(void **first, uint64_t *off, uint64_t *n, size_t esz, uint64_t i) {
+    char *a = (char *)*first;
+    if (i < *n - 1 - i) { /* nearer the front: move the entries before it up */
+        memmove(a + esz, a, i * esz);
+        *first = a + esz;
+        (*off)++;
+    } else {
+        memmove(a + i * esz, a + (i + 1) * esz, (*n - i - 1) * esz);
+    }
+    (*n)--;
+}
+
+/* The allocation behind a sorted array. */
+static void sorted_free(void *first, uint64_t off, size_t esz) {
+    if (first) free((char *)first - off * esz);
+}
+
 /* Insert one shadow-stack region (regions never overlap) or replace the one at `start`. */
 int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64_t flags) {
     uint64_t i = 0, lo = 0, hi = c->nregions;
@@ -273,16 +332,10 @@ int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64
         c->last_region = 0;
         return 0;
     }
-    if (c->nregions == c->cap_regions) {
-        uint64_t cap = c->cap_regions ? c->cap_regions * 2 : 16;
-        ss_region *r = realloc(c->regions, cap * sizeof(ss_region));
-        if (!r) return -1;
-        c->regions = r;
-        c->cap_regions = cap;
-    }
-    memmove(&c->regions[i + 1], &c->regions[i], (c->nregions - i) * sizeof(ss_region));
+    if (sorted_open((void **)&c->regions, &c->regions_off, &c->nregions, &c->cap_regions,
+                    sizeof(ss_region), i) != 0)
+        return -1;
     c->regions[i] = (ss_region){start, end, host, flags};
-    c->nregions++;
     c->last_region = 0;
     return 0;
 }
@@ -293,9 +346,8 @@ int ss_region_del(ss_cpu *c, uint64_t start) {
         if (c->regions[i].start < start) lo = i + 1;
         else if (c->regions[i].start > start) hi = i;
         else {
-            memmove(&c->regions[i], &c->regions[i + 1],
-                    (c->nregions - i - 1) * sizeof(ss_region));
-            c->nregions--;
+            sorted_close((void **)&c->regions, &c->regions_off, &c->nregions,
+                         sizeof(ss_region), i);
             c->last_region = 0;
             return 0;
         }
@@ -305,12 +357,12 @@ int ss_region_del(ss_cpu *c, uint64_t start) {
 
 void ss_free(ss_cpu *c) {
     free(c->cache);
-    free(c->regions);
-    free(c->vmas ? c->vmas - c->vmas_off : NULL);
+    sorted_free(c->regions, c->regions_off, sizeof(ss_region));
+    sorted_free(c->vmas, c->vmas_off, sizeof(ss_vma));
     c->cache = NULL;
     c->regions = NULL;
     c->vmas = NULL;
-    c->nregions = c->cap_regions = 0;
+    c->nregions = c->cap_regions = c->regions_off = 0;
     c->nvmas = c->cap_vmas = c->vmas_off = 0;
 }
 
@@ -327,38 +379,6 @@ static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
     return lo;
 }
 
-/* Open a free entry at index i, moving whichever side of it is shorter. The table has
- * free entries at both ends: mmap places top-down, so a new thread's stack goes near the
- * low end while the threads that exit first have their stacks near the high end, and
- * either edit moves a few entries, not the whole table (30,000 threads: 90,000 VMAs). */
-static int vma_make_room(ss_cpu *c, uint64_t i) {
-    uint64_t n = c->nvmas;
-    int front = i < n - i; /* the entries before i are the fewer: move those */
-    if (front && c->vmas_off > 0) {
-        memmove(&c->vmas[-1], &c->vmas[0], i * sizeof(ss_vma));
-        c->vmas--;
-        c->vmas_off--;
-    } else if (!front && c->vmas_off + n < c->cap_vmas) {
-        memmove(&c->vmas[i + 1], &c->vmas[i], (n - i) * sizeof(ss_vma));
-    } else {
-        /* no room on the short side: a new allocation with as much free room as entries
-         * on each side, so the next n edits on either side move only their side */
-        uint64_t cap = 3 * n + 64, off = n + 32;
-        ss_vma *base = malloc(cap * sizeof(ss_vma));
-        if (!base) return -1;
-        if (c->vmas) {
-            memcpy(&base[off], &c->vmas[0], i * sizeof(ss_vma));
-            memcpy(&base[off + i + 1], &c->vmas[i], (n - i) * sizeof(ss_vma));
-            free(c->vmas - c->vmas_off);
-        }
-        c->vmas = base + off;
-        c->vmas_off = off;
-        c->cap_vmas = cap;
-    }
-    c->nvmas = n + 1;
-    return 0;
-}
-
 /* Insert or replace the VMA starting at `start` (VMAs never overlap). */
 int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms,
                uint64_t host) {
@@ -370,7 +390,9 @@ int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t 
         c->vmas[i].host = host;
         return 0;
     }
-    if (vma_make_room(c, i) != 0) return -1;
+    if (sorted_open((void **)&c->vmas, &c->vmas_off, &c->nvmas, &c->cap_vmas, sizeof(ss_vma),
+                    i) != 0)
+        return -1;
     c->vmas[i].start = start;
     c->vmas[i].end = end;
     c->vmas[i].phys = phys;
@@ -382,14 +404,7 @@ int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t 
 int ss_vma_del(ss_cpu *c, uint64_t start) {
     uint64_t i = vma_lower_bound(c, start);
     if (i >= c->nvmas || c->vmas[i].start != start) return -1;
-    if (i < c->nvmas - 1 - i) { /* nearer the front: move the entries before it up */
-        memmove(&c->vmas[1], &c->vmas[0], i * sizeof(ss_vma));
-        c->vmas++;
-        c->vmas_off++;
-    } else {
-        memmove(&c->vmas[i], &c->vmas[i + 1], (c->nvmas - i - 1) * sizeof(ss_vma));
-    }
-    c->nvmas--;
+    sorted_close((void **)&c->vmas, &c->vmas_off, &c->nvmas, sizeof(ss_vma), i);
     return 0;
 }
 

@@ -53,6 +53,7 @@ class _SsCpu(ctypes.Structure):
         ("blocks", ctypes.c_uint64), ("insns", ctypes.c_uint64), ("budget", ctypes.c_uint64),
         ("nregions", ctypes.c_uint64), ("cap_regions", ctypes.c_uint64),
         ("regions", ctypes.c_void_p), ("last_region", ctypes.c_uint64),
+        ("regions_off", ctypes.c_uint64),
         ("cache_mask", ctypes.c_uint64), ("cache_used", ctypes.c_uint64),
         ("cache", ctypes.c_void_p),
         ("reg_read", ctypes.c_void_p), ("reg_write", ctypes.c_void_p),

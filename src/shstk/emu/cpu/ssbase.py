@@ -7,7 +7,6 @@ engine.py picks one.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import struct
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import CetState, Region
+from shstk.emu.cpu.intervals import Intervals
 
 EV_NONE = 0
 EV_CP = 1
@@ -51,45 +51,52 @@ HOOK_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_u
                               ctypes.c_void_p)
 
 
+class _Region:
+    """One shadow-stack VMA as the Python side reaches it; the view of its host memory
+    is made on first use (thread creation maps thousands that Python never touches)."""
+
+    __slots__ = ("_view", "end", "host", "start", "writable")
+
+    def __init__(self, r: Region) -> None:
+        self.start, self.end, self.host, self.writable = r.start, r.end, r.host, r.writable
+        self._view: memoryview | None = None
+
+    @property
+    def view(self) -> memoryview:
+        if self._view is None:
+            array = (ctypes.c_char * (self.end - self.start)).from_address(self.host)
+            self._view = memoryview(array).cast("B")
+        return self._view
+
+
 class _Regions:
     """Shadow-stack VMAs with direct host access, shared by both engines' Python side."""
 
     def __init__(self) -> None:
-        self._regions: list[tuple[int, int, memoryview, bool]] = []
-        self._starts: list[int] = []
-        self._last: tuple[int, int, memoryview, bool] | None = None
-
-    @staticmethod
-    def _entry(r: Region) -> tuple[int, int, memoryview, bool]:
-        view = memoryview((ctypes.c_char * (r.end - r.start)).from_address(r.host)).cast("B")
-        return (r.start, r.end, view, r.writable)
+        self._regions: Intervals[_Region] = Intervals()
+        self._last: _Region | None = None
 
     def add(self, r: Region) -> None:
         """One more shadow-stack VMA (or a new version of the one at r.start)."""
-        i = bisect.bisect_left(self._starts, r.start)
-        if i < len(self._starts) and self._starts[i] == r.start:
-            self._regions[i] = self._entry(r)
-        else:
-            self._starts.insert(i, r.start)
-            self._regions.insert(i, self._entry(r))
+        old = self._regions.starting_at(r.start)
+        if old is not None:
+            self._regions.remove(old)
+        self._regions.insert(_Region(r))
         self._last = None
 
     def remove(self, start: int) -> None:
-        i = bisect.bisect_left(self._starts, start)
-        if i < len(self._starts) and self._starts[i] == start:
-            del self._starts[i]
-            del self._regions[i]
+        old = self._regions.starting_at(start)
+        if old is not None:
+            self._regions.remove(old)
         self._last = None
 
-    def find(self, addr: int) -> tuple[int, int, memoryview, bool] | None:
+    def find(self, addr: int) -> _Region | None:
+        """The region holding [addr, addr + 8), or None."""
         last = self._last
-        if last is not None and last[0] <= addr and addr + 8 <= last[1]:
+        if last is not None and last.start <= addr and addr + 8 <= last.end:
             return last
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i < 0:
-            return None
-        reg = self._regions[i]
-        if addr >= reg[1] or addr + 8 > reg[1]:
+        reg = self._regions.containing(addr)
+        if reg is None or addr + 8 > reg.end:
             return None
         self._last = reg
         return reg
@@ -97,9 +104,9 @@ class _Regions:
     def slot(self, addr: int) -> tuple[memoryview, int] | None:
         """Where a shadow-stack access at `addr` lands, or None if it must fault."""
         reg = self.find(addr)
-        if reg is None or not reg[3]:
+        if reg is None or not reg.writable:
             return None
-        return reg[2], addr - reg[0]
+        return reg.view, addr - reg.start
 
 
 class SsEngine:

@@ -18,13 +18,13 @@ in mmfork.py; their names are re-exported here.
 
 from __future__ import annotations
 
-import bisect
 import struct
 from collections.abc import Iterator
 
 from shstk.abi import errno as E
 from shstk.abi import mman as M
 from shstk.emu.cpu.interface import Engine, Region
+from shstk.emu.cpu.intervals import Intervals
 from shstk.emu.kernel import hostmem, physmem
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.mmap_area import UnmappedArea, mmap_base
@@ -82,9 +82,8 @@ class AddressSpace(UnmappedArea):
     def __init__(self, cpu: Engine, *, stack_rlimit: int = 8 << 20) -> None:
         self.cpu = cpu
         self.pm = PhysMemory(cpu)
-        self.vmas: list[Vma] = []
+        self.vmas: Intervals[Vma] = Intervals()
         self.committed = 0  # bytes of VMAs that count against the memory limit (memlimit)
-        self._starts: list[int] = []
         self._shadow: dict[int, Vma] = {}  # the shadow-stack VMAs, by start
         self._topdown_hint: dict[tuple[int, int, int], tuple[int, int]] = {}
         self.start_brk = 0
@@ -104,29 +103,22 @@ class AddressSpace(UnmappedArea):
     # --- lookup ------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
         """The VMA containing `addr`, or None."""
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i >= 0:
-            v = self.vmas[i]
+        return self.vmas.containing(addr)
+
+    def find_next(self, addr: int) -> Vma | None:
+        """find_vma(): the first VMA that ends above `addr`."""
+        for v in self.vmas.from_(addr):
             if addr < v.end:
                 return v
         return None
 
-    def find_next(self, addr: int) -> Vma | None:
-        """find_vma(): the first VMA that ends above `addr`."""
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i >= 0 and addr < self.vmas[i].end:
-            return self.vmas[i]
-        i += 1
-        return self.vmas[i] if i < len(self.vmas) else None
-
     def overlapping(self, start: int, end: int) -> list[Vma]:
-        i = max(0, bisect.bisect_right(self._starts, start) - 1)
         out = []
-        while i < len(self.vmas) and self.vmas[i].start < end:
-            v = self.vmas[i]
+        for v in self.vmas.from_(start):
+            if v.start >= end:
+                break
             if v.end > start:
                 out.append(v)
-            i += 1
         return out
 
     def is_mapped(self, start: int, end: int) -> bool:
@@ -154,9 +146,7 @@ class AddressSpace(UnmappedArea):
         return entries
 
     def _insert(self, v: Vma) -> None:
-        i = bisect.bisect_left(self._starts, v.start)
-        self.vmas.insert(i, v)
-        self._starts.insert(i, v.start)
+        self.vmas.insert(v)
         if accounted(v):
             self.committed += v.size
         v.block.users += 1
@@ -171,10 +161,7 @@ class AddressSpace(UnmappedArea):
         if v.flags & VM_EXEC:
             # before the translation goes: Unicorn finds the code's pages through it
             self._invalidate_code(v, v.start, v.end)
-        i = bisect.bisect_left(self._starts, v.start)
-        assert self.vmas[i] is v
-        del self.vmas[i]
-        del self._starts[i]
+        self.vmas.remove(v)
         if accounted(v):
             self.committed -= v.size
         if self._topdown_hint:

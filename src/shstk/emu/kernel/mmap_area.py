@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import bisect
-
 from shstk.abi import errno as E
 from shstk.abi import mman as M
+from shstk.emu.cpu.intervals import Intervals
 from shstk.emu.kernel.errors import KernelError
 from shstk.emu.kernel.vma import (
     LEGACY_32BIT_BASE,
@@ -31,8 +30,7 @@ def mmap_base(stack_rlimit: int) -> int:
 class UnmappedArea:
     """The gap search of an address space (a mixin of AddressSpace)."""
 
-    vmas: list[Vma]
-    _starts: list[int]  # the VMAs' starts, sorted
+    vmas: Intervals[Vma]
     mmap_base: int
     # unmapped_area_topdown: (low, high, start_gap) -> (limit, length): every gap
     # above `limit` is too small for `length` (or more). Mapping only shrinks gaps;
@@ -56,12 +54,9 @@ class UnmappedArea:
         return prev is None or addr - start_gap >= prev.end
 
     def _prev_vma(self, addr: int) -> Vma | None:
-        i = bisect.bisect_right(self._starts, addr) - 1
-        while i >= 0:
-            v = self.vmas[i]
+        for v in self.vmas.down_from(addr):
             if v.end <= addr:
                 return v
-            i -= 1
         return None
 
     def unmapped_area_topdown(self, length: int, low: int, high: int,
@@ -75,12 +70,11 @@ class UnmappedArea:
         hint = self._topdown_hint.get(key)
         if hint is not None and length >= hint[1]:
             limit = hint[0]  # the gaps above were too small: start at this one
-            top = bisect.bisect_left(self._starts, limit)
+            candidates = self.vmas.below(limit)
         else:
             limit = high  # the upper end of the gap being looked at
-            top = len(self.vmas)
-        for i in range(top - 1, -1, -1):
-            below = self.vmas[i]
+            candidates = self.vmas.below()
+        for below in candidates:
             if below.start >= high:
                 limit = min(high, below.start - below.start_gap())
                 continue
