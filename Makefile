@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml setup.py src/shstk/emu/cpu/fastpath.c $(wildcard src/sh
 	touch $@
 
 # Byte-compile once, so that start-up never recompiles (PYTHONDONTWRITEBYTECODE may be
-# set, and then the interpreter never writes .pyc files itself).
+# set, and then the interpreter never writes .pyc files itself); the same for the methods
+# @dataclass compiles.
 bytecode: $(STAMP)
 	@$(PY) -m compileall -q src
+	@$(PY) -c 'import shstk.cli, shstk.run.runner, shstk.audit'  # dataclass code (cli/dccache.py)
 
 demo: bytecode
 	$(PY) examples/demo.py

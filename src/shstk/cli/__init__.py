@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from shstk import __version__
+from shstk.cli import dccache
 from shstk.errors import ShstkError
+
+dccache.install()  # before the subcommand's modules define their dataclasses
 
 SUBCOMMANDS = ("run", "check", "audit", "status", "ps", "syscalls")
 
