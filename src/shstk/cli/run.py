@@ -123,7 +123,12 @@ def handle(args: argparse.Namespace) -> int:
         virtual_time=args.virtual_time, seed=args.seed, report=args.report,
         report_file=args.report_file, verbose=args.verbose,
         glibc_tunables=args.glibc_tunables, gdb=args.gdb)
-    result = run(opts)
+    if opts.gdb is not None:
+        from shstk.run.gdb.stub import GdbStub  # the socket code only for --gdb
+
+        result = run(opts, GdbStub)
+    else:
+        result = run(opts)
     for event in result.dlopen_events:
         print(f"shstk: {event}", file=sys.stderr)
     if result.reports:

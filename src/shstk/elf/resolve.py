@@ -123,10 +123,10 @@ class Resolver:
         self._headers: dict[str, str] = {}
         self._real: dict[str, str] = {}
         self._collect: set[str] | None = None
-        self.cache, self.cache_problem = self._load_cache(cache)
-        self.conf_dirs: tuple[str, ...] = ()
-        if self.cache is None:
-            self.conf_dirs = tuple(conf_directories(self.sysroot))
+        # ld.so.cache is read when a name is first looked up: a static program has no
+        # libraries, and parsing the cache was a fifth of its `shstk run` (issue 18)
+        self._given_cache = cache
+        self._cache_read: tuple[LdCache | None, str | None, tuple[str, ...]] | None = None
 
     # -- object cache ----------------------------------------------------------------
 
@@ -200,13 +200,31 @@ class Resolver:
             self._headers[host] = _header_check(host)
         return self._headers[host]
 
-    def _load_cache(self, cache: LdCache | None) -> tuple[LdCache | None, str | None]:
-        if cache is not None:
-            return cache, None
-        try:
-            return LdCache.load(self.sysroot.host("/etc/ld.so.cache")), None
-        except LdCacheError as exc:
-            return None, str(exc)
+    def _ld_so_cache(self) -> tuple[LdCache | None, str | None, tuple[str, ...]]:
+        """The cache, why it is unusable, and ld.so.conf's directories (read only when
+        there is no usable cache)."""
+        if self._cache_read is None:
+            cache, problem = self._given_cache, None
+            if cache is None:
+                try:
+                    cache = LdCache.load(self.sysroot.host("/etc/ld.so.cache"))
+                except LdCacheError as exc:
+                    problem = str(exc)
+            conf = () if cache is not None else tuple(conf_directories(self.sysroot))
+            self._cache_read = (cache, problem, conf)
+        return self._cache_read
+
+    @property
+    def cache(self) -> LdCache | None:
+        return self._ld_so_cache()[0]
+
+    @property
+    def cache_problem(self) -> str | None:
+        return self._ld_so_cache()[1]
+
+    @property
+    def conf_dirs(self) -> tuple[str, ...]:
+        return self._ld_so_cache()[2]
 
 
 def _header_check(host: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from shstk.abi import errno as E
 from shstk.abi import signals as S
@@ -17,8 +19,10 @@ from shstk.emu.kernel.profile import get_profile
 from shstk.emu.syscalls.layer import SYSCALLS
 from shstk.errors import CannotRun, UsageError
 from shstk.options import RunOptions
-from shstk.run.gdb.stub import GdbStub
 from shstk.run.report import Report, build
+
+if TYPE_CHECKING:
+    from shstk.emu.kernel.task import Process
 
 
 @dataclass
@@ -90,8 +94,19 @@ def _check_options(opts: RunOptions) -> None:
         raise UsageError("--engine must be native or python")
 
 
-def run(opts: RunOptions) -> RunResult:
+class Debugger(Protocol):
+    """What `--gdb` attaches (run/gdb/stub.py's GdbStub); the CLI passes its class in,
+    so a run without --gdb never imports the socket code."""
+
+    def attach(self, proc: Process) -> None: ...
+    def exited(self, status: int) -> None: ...
+
+
+def run(opts: RunOptions,
+        debugger: Callable[[Kernel, str], Debugger] | None = None) -> RunResult:
     _check_options(opts)
+    if opts.gdb is not None and debugger is None:
+        raise UsageError("--gdb: this caller of run() passed no debugger")
     env = guest_environment(opts)
     prog = _search_path(opts, env)
     strace_out = opts.trace_stream
@@ -107,7 +122,7 @@ def run(opts: RunOptions) -> RunResult:
     if opts.verbose:
         print(f"shstk: engine {kernel.init.cpu.engine_name if kernel.init else '?'}, "
               f"kernel profile {kernel.profile.name}", file=sys.stderr)
-    stub = GdbStub(kernel, opts.gdb) if opts.gdb is not None else None
+    stub = debugger(kernel, opts.gdb) if debugger is not None and opts.gdb is not None else None
     if stub is not None and kernel.init is not None:
         stub.attach(kernel.init)
     try:
