@@ -9,14 +9,11 @@ values for the kernel to turn into signals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
-
-import unicorn
-from unicorn import x86_const as X
-from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_TLB_VIRTUAL
+from typing import Protocol, cast
 
 from shstk.abi import shstk as A
-from shstk.emu.cpu import cet, interface
+from shstk.emu.cpu import cet, interface, ucbind
+from shstk.emu.cpu import ucconst as X
 from shstk.emu.cpu.cpuid import CPU_BRAND, CPU_MODEL, CpuidTable, cpu_identity
 from shstk.emu.cpu.debug import DebugPort
 from shstk.emu.cpu.decode import Decoder
@@ -44,11 +41,8 @@ from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, RegDump
 from shstk.emu.cpu.operands import Operands
 from shstk.emu.cpu.regs import GPRS, REG, RIP, RSP, SYSCALL_REGS
 
-UC = unicorn
 # How Unicorn reports a TLB fill that was refused (newer 2.1.x releases name the access).
-_MMU_ERRORS = {UC.UC_ERR_EXCEPTION} | {getattr(UC, n) for n in
-                                      ("UC_ERR_MMU_READ", "UC_ERR_MMU_WRITE", "UC_ERR_MMU_FETCH")
-                                      if hasattr(UC, n)}
+_MMU_ERRORS = ucbind.mmu_errors()
 # emu_start's `until`: an address user code never reaches (kernel half). When a run
 # ends Unicorn translates the page of until-1 for a fetch; the MMU answers with a page
 # of HLTs. Mid-page, so that until and until-1 share EXIT_PAGE.
@@ -58,7 +52,7 @@ _CPUID_OUT = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG
 
 # The interface's page-table bits are Unicorn's.
 assert (interface.PROT_READ, interface.PROT_WRITE, interface.PROT_EXEC) == \
-    (UC.UC_PROT_READ, UC.UC_PROT_WRITE, UC.UC_PROT_EXEC)
+    (X.UC_PROT_READ, X.UC_PROT_WRITE, X.UC_PROT_EXEC)
 
 
 class CpuClient(Protocol):
@@ -76,11 +70,11 @@ class Cpu:
         self.client = client
         self.current: object | None = None  # the task whose registers are loaded
         self.cr4_cet = cr4_cet
-        self.uc = UC.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+        self.uc = ucbind.Uc(X.UC_ARCH_X86, X.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)  # type: ignore[attr-defined]  # not in its hints
+        self.uc.ctl_set_tlb_mode(X.UC_TLB_VIRTUAL)
         self._regs = FastRegs(self.uc._uch, SYSCALL_REGS)
         self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
@@ -129,7 +123,7 @@ class Cpu:
         return self.uc.context_save()
 
     def restore_context(self, ctx: object) -> None:
-        self.uc.context_restore(ctx)  # what save_context made
+        self.uc.context_restore(cast(ucbind.Context, ctx))  # what save_context made
 
     # --- CET state of the current thread (kept by the shadow-stack engine) -------------
     @property
@@ -176,10 +170,10 @@ class Cpu:
         self._stop_requested = False
         if self.debug.hook is not None:
             return self._run_debugged()
-        err: UC.UcError | None = None
+        err: ucbind.UcError | None = None
         try:
             self.uc.emu_start(self._regs.read(RIP), NEVER)
-        except UC.UcError as exc:
+        except ucbind.UcError as exc:
             err = exc
         if self._hook_error is not None:
             # a bug in the kernel model (or Ctrl-C) inside a hook: re-raise it out here
@@ -198,12 +192,12 @@ class Cpu:
             if why is not None:
                 dbg.report(self, why)
                 continue
-            err: UC.UcError | None = None
+            err: ucbind.UcError | None = None
             rip = self.uc.reg_read(RIP)
             dbg.arm(rip)
             try:
                 self.uc.emu_start(rip, NEVER, 0, 1 if dbg.stepping else 0)
-            except UC.UcError as exc:
+            except ucbind.UcError as exc:
                 err = exc
             if self._hook_error is not None:
                 failure, self._hook_error = self._hook_error, None
@@ -229,7 +223,7 @@ class Cpu:
         self.engine.pending = 0
         self.uc.emu_stop()
 
-    def _classify(self, err: UC.UcError | None) -> RunResult:
+    def _classify(self, err: ucbind.UcError | None) -> RunResult:
         eng = self.engine
         event = eng.event
         if event == EV_CP:
@@ -255,11 +249,11 @@ class Cpu:
         # Unicorn stops by itself on HLT; in user mode HLT is a privileged instruction.
         return RunResult(FAULTED, general_protection(rip - 1, insn="hlt"))
 
-    def _fault_from_error(self, err: UC.UcError) -> CpuFault:
+    def _fault_from_error(self, err: ucbind.UcError) -> CpuFault:
         rip = self.rip
         if err.errno in _MMU_ERRORS:
             return self._mmu_fault(rip)
-        if err.errno == UC.UC_ERR_INSN_INVALID:
+        if err.errno == X.UC_ERR_INSN_INVALID:
             return invalid_opcode(rip)
         return general_protection(rip, reason=str(err))
 
@@ -267,8 +261,8 @@ class Cpu:
         """A page the TLB could not fill: the #PF, with the exact faulting address."""
         eng = self.engine
         page, access, present = eng.mmu_addr, eng.mmu_type, bool(eng.mmu_present)
-        write = access == UC.UC_MEM_WRITE
-        fetch = access == UC.UC_MEM_FETCH
+        write = access == X.UC_MEM_WRITE
+        fetch = access == X.UC_MEM_FETCH
         if fetch:
             # A fetch fails at a block start: the CALL/RET that got here has completed
             # (its shadow-stack push or check comes before the fetch).
@@ -291,16 +285,16 @@ class Cpu:
 
     def _page_miss(self, addr: int, access: int) -> int:
         """No VMA covers `addr`: the stack may grow into it (expand_stack)."""
-        if access == UC.UC_MEM_FETCH:
+        if access == X.UC_MEM_FETCH:
             return 0
         try:
-            return int(self.client.unmapped_access(self, addr, access == UC.UC_MEM_WRITE))
+            return int(self.client.unmapped_access(self, addr, access == X.UC_MEM_WRITE))
         except BaseException as exc:  # re-raised by run()
             self._hook_error = exc
             return 0
 
     def map_physical(self, phys: int, size: int, host: int) -> None:
-        self.uc.mem_map_ptr(phys, size, UC.UC_PROT_ALL, host)
+        self.uc.mem_map_ptr(phys, size, X.UC_PROT_ALL, host)
 
     def vma_set(self, start: int, end: int, phys: int, perms: int, host: int) -> None:
         self.engine.vma_set(start, end, phys, perms, host)
@@ -315,7 +309,7 @@ class Cpu:
         self.engine.remove_region(start)
 
     def flush_tlb(self) -> None:
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.uc.ctl(X.UC_CTL_TLB_FLUSH, X.UC_CTL_IO_WRITE)
 
     def _abort(self, fault: CpuFault) -> None:
         """A hook ends the instruction with a fault: forget the armed CALL/RET."""
@@ -326,15 +320,15 @@ class Cpu:
     # --- hooks -----------------------------------------------------------------------
     def _install_hooks(self) -> None:
         uc = self.uc
-        uc.hook_add(UC.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
-        uc.hook_add(UC.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        uc.hook_add(X.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        uc.hook_add(X.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         self.engine.install_switch_hook(uc, REG["eflags"])  # first: it may catch them
-        uc.hook_add(UC.UC_HOOK_INSN_INVALID, self._on_invalid)
-        uc.hook_add(UC.UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(X.UC_HOOK_INSN_INVALID, self._on_invalid)
+        uc.hook_add(X.UC_HOOK_INTR, self._on_interrupt)
         self.engine.install(uc, self._decode_block, RIP, RSP)
         self.engine.set_cet_slow_path(self._on_cet_nop)
 
-    def _on_syscall(self, uc: UC.Uc, _ud: object) -> None:
+    def _on_syscall(self, uc: ucbind.Uc, _ud: object) -> None:
         try:
             self.client.syscall(self)
         except CpuFault as fault:
@@ -342,7 +336,7 @@ class Cpu:
         except BaseException as exc:  # re-raised by run()
             self._hook_failed(exc)
 
-    def _on_cpuid(self, uc: UC.Uc, _ud: object) -> int:
+    def _on_cpuid(self, uc: ucbind.Uc, _ud: object) -> int:
         leaf = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFFFFFF
         sub = uc.reg_read(X.UC_X86_REG_ECX) & 0xFFFFFFFF
         try:
@@ -358,13 +352,13 @@ class Cpu:
         """CPUID of the emulated CPU: Unicorn's model, plus CET and our brand string."""
         return self._cpuid(leaf, sub)
 
-    def _on_interrupt(self, uc: UC.Uc, intno: int, _ud: object) -> None:
+    def _on_interrupt(self, uc: ucbind.Uc, intno: int, _ud: object) -> None:
         try:
             self._interrupt(uc, intno)
         except BaseException as exc:  # re-raised by run()
             self._hook_failed(exc)
 
-    def _interrupt(self, uc: UC.Uc, intno: int) -> None:
+    def _interrupt(self, uc: ucbind.Uc, intno: int) -> None:
         rip = uc.reg_read(RIP)
         if intno == A.X86_TRAP_BP:  # int3 is a trap: RIP is already past it
             fault = CpuFault(A.X86_TRAP_BP, rip)
@@ -406,7 +400,7 @@ class Cpu:
             handle = self.engine.add_cet_hook(self.uc, site, insn.mnemonic, reg_id)
             if handle is not None:
                 return handle
-        return self.uc.hook_add(UC.UC_HOOK_CODE, self._on_cet_nop, None, site, site)
+        return self.uc.hook_add(X.UC_HOOK_CODE, self._on_cet_nop, None, site, site)
 
     def invalidate_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed or went away: forget what was decoded there."""
@@ -418,7 +412,7 @@ class Cpu:
                 self.uc.hook_del(handle)
         try:
             self.uc.ctl_remove_cache(start, end)
-        except UC.UcError:
+        except ucbind.UcError:
             pass
 
     # --- probes (uprobes: the kernel runs a handler before an instruction) --------------
@@ -426,7 +420,7 @@ class Cpu:
         old = self._probes.pop(addr, None)
         if old is not None:
             self.uc.hook_del(old[0])
-        handle = self.uc.hook_add(UC.UC_HOOK_CODE, self._on_probe, None, addr, addr)
+        handle = self.uc.hook_add(X.UC_HOOK_CODE, self._on_probe, None, addr, addr)
         self._probes[addr] = (handle, handler)
         self.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
 
@@ -436,7 +430,7 @@ class Cpu:
             self.uc.hook_del(old[0])
             self.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
 
-    def _on_probe(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
+    def _on_probe(self, uc: ucbind.Uc, addr: int, size: int, _ud: object) -> None:
         probe = self._probes.get(addr)
         if probe is None:
             return
@@ -447,7 +441,7 @@ class Cpu:
         except BaseException as exc:  # re-raised by run()
             self._hook_failed(exc)
 
-    def _on_cet_nop(self, uc: UC.Uc, addr: int, size: int, _ud: object) -> None:
+    def _on_cet_nop(self, uc: ucbind.Uc, addr: int, size: int, _ud: object) -> None:
         try:
             insn = self.operands.cet_insn(addr)
             if insn is None or insn.mnemonic not in cet.HANDLED:
@@ -458,7 +452,7 @@ class Cpu:
         except BaseException as exc:  # re-raised by run()
             self._hook_failed(exc)
 
-    def _on_invalid(self, uc: UC.Uc, _ud: object) -> bool:
+    def _on_invalid(self, uc: ucbind.Uc, _ud: object) -> bool:
         rip = uc.reg_read(RIP)
         try:
             insn = self.operands.cet_insn(rip)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 
-import unicorn as UC
-from unicorn import x86_const as X
+from shstk.emu.cpu import ucbind
+from shstk.emu.cpu import ucconst as X
 
 # The CPU model whose CPUID Unicorn emulates faithfully (AVX hidden, SSE4.2 present).
 CPU_MODEL = X.UC_CPU_X86_SKYLAKE_CLIENT
@@ -13,7 +13,7 @@ CPU_BRAND = "shstk virtual x86-64 CPU with CET"
 # Leaves whose answer depends on the sub-leaf in ECX.
 SUBLEAF_LEAVES = frozenset({4, 7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18})
 
-_model_uc: UC.Uc | None = None
+_model_uc: ucbind.Uc | None = None
 _CPUID_CODE = 0x1000
 
 
@@ -21,7 +21,7 @@ def model_cpuid(leaf: int, sub: int) -> tuple[int, int, int, int]:
     """What Unicorn's model answers (run once per leaf in a scratch Unicorn)."""
     global _model_uc
     if _model_uc is None:
-        _model_uc = UC.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+        _model_uc = ucbind.Uc(X.UC_ARCH_X86, X.UC_MODE_64)
         _model_uc.ctl_set_cpu_model(CPU_MODEL)
         _model_uc.mem_map(_CPUID_CODE, 0x1000)
         _model_uc.mem_write(_CPUID_CODE, b"\x0f\xa2")

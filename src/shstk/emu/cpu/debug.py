@@ -18,9 +18,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import unicorn
-
-UC = unicorn
+from shstk.emu.cpu.ucbind import UcError
+from shstk.emu.cpu.ucconst import UC_HOOK_CODE
 
 BREAK = "break"
 STEP = "step"
@@ -43,7 +42,7 @@ class DebugPort:
     def add_breakpoint(self, addr: int) -> None:
         if addr in self.breakpoints:
             return
-        self.breakpoints[addr] = self.uc.hook_add(UC.UC_HOOK_CODE, self._on_break, None,
+        self.breakpoints[addr] = self.uc.hook_add(UC_HOOK_CODE, self._on_break, None,
                                                   addr, addr)
         self._retranslate(addr)
 
@@ -56,7 +55,7 @@ class DebugPort:
     def _retranslate(self, addr: int) -> None:
         try:
             self.uc.ctl_remove_cache(addr, addr + 1)
-        except UC.UcError:
+        except UcError:
             pass
 
     def step(self, rip: int, on: bool) -> None:

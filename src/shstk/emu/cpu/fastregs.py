@@ -14,11 +14,11 @@ import ctypes
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from unicorn.unicorn_const import UC_ERR_OK
-from unicorn.unicorn_py3.unicorn import UcError, uclib
-
 from shstk.emu.cpu.interface import RegDump
 from shstk.emu.cpu.regs import FP, XMM
+from shstk.emu.cpu.ucbind import UcError
+from shstk.emu.cpu.ucbind import lib as uclib
+from shstk.emu.cpu.ucconst import UC_ERR_OK
 
 MASK64 = (1 << 64) - 1
 

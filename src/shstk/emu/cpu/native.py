@@ -6,7 +6,7 @@ the first time (and not even then when capstone's C library can be used directly
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 from shstk.emu.cpu.cslib import OFF_ADDRESS, OFF_MNEMONIC, OFF_OP_STR, OFF_SIZE, CsLib, open_x86_64
@@ -21,6 +21,13 @@ from shstk.emu.cpu.ssbase import (
     SsEngine,
     hook_add,
     hook_del,
+)
+from shstk.emu.cpu.ucbind import lib as uclib
+from shstk.emu.cpu.ucconst import (
+    UC_HOOK_BLOCK,
+    UC_HOOK_CODE,
+    UC_HOOK_INSN_INVALID,
+    UC_HOOK_TLB_FILL,
 )
 
 if TYPE_CHECKING:
@@ -98,10 +105,13 @@ _SEG_BASES = {"fs": REG["fs_base"], "gs": REG["gs_base"]}
 _NATIVE_CET_OPS = {"rdsspq": 1, "rdsspd": 2, "incsspq": 3}
 
 
-def _find_native() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for candidate in sorted(here.glob("_fastpath*.so")):
-        return candidate
+def _find_native() -> str | None:
+    """The built extension beside this file (os.path, not pathlib: pathlib's import is
+    a few ms of every start-up)."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("_fastpath") and name.endswith(".so"):
+            return os.path.join(here, name)
     return None
 
 
@@ -115,7 +125,7 @@ def native_library() -> ctypes.CDLL | None:
         path = _find_native()
         if path is None:
             return None
-        lib = ctypes.CDLL(str(path))
+        lib = ctypes.CDLL(path)
         if lib.ss_sizeof_cpu() != ctypes.sizeof(_SsCpu) or \
                 lib.ss_sizeof_block() != ctypes.sizeof(_SsBlock) or \
                 lib.ss_sizeof_region() != ctypes.sizeof(_SsRegion) or \
@@ -183,9 +193,6 @@ class NativeEngine(SsEngine):
         self._xptr = ctypes.addressof(self._xtable)
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
-        from unicorn import UC_HOOK_BLOCK
-        from unicorn.unicorn_py3.unicorn import uclib
-
         c = self._c
         c.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
         c.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
@@ -203,8 +210,6 @@ class NativeEngine(SsEngine):
 
     def add_cet_hook(self, uc: object, site: int, mnemonic: str, reg_id: int | None
                      ) -> int | None:
-        from unicorn import UC_HOOK_CODE
-
         op = _NATIVE_CET_OPS.get(mnemonic)
         if op is None or reg_id is None or self._cet_slow_cb is None:
             return None
@@ -215,8 +220,6 @@ class NativeEngine(SsEngine):
         return handle
 
     def install_switch_hook(self, uc: object, reg_eflags: int) -> None:
-        from unicorn import UC_HOOK_INSN_INVALID
-
         self._xtable.reg_eflags = reg_eflags
         hook_add(uc, UC_HOOK_INSN_INVALID, self._lib.ss_invalid_hook_ptr(), self._xptr)
 
@@ -258,8 +261,6 @@ class NativeEngine(SsEngine):
         return True
 
     def install_mmu(self, uc: object, miss: MissFn) -> None:
-        from unicorn import UC_HOOK_TLB_FILL
-
         self._miss_cb = _MISS_CFUNC(lambda _cpu, addr, access: miss(addr, access))
         self._c.miss = self._miss_cb
         hook_add(uc, UC_HOOK_TLB_FILL, self._lib.ss_tlb_fill_ptr(), self._ptr)

@@ -31,6 +31,7 @@ from shstk.emu.cpu.ssbase import (
     SsEngine,
     hook_add,
 )
+from shstk.emu.cpu.ucconst import UC_HOOK_BLOCK, UC_HOOK_TLB_FILL
 
 if TYPE_CHECKING:
     from _ctypes import CFuncPtr  # the type of a CFUNCTYPE callback
@@ -63,8 +64,6 @@ class PyEngine(SsEngine):
         self._tlb_cb: CFuncPtr | None = None
 
     def install(self, uc: object, decode: DecodeFn, reg_rip: int, reg_rsp: int) -> None:
-        from unicorn import UC_HOOK_BLOCK
-
         self._uc = uc
         self._decode = decode
         self._reg_rip = reg_rip
@@ -74,8 +73,6 @@ class PyEngine(SsEngine):
 
     # --- the page table (mirrors ss_tlb_fill in fastpath.c) ---------------------------
     def install_mmu(self, uc: object, miss: MissFn) -> None:
-        from unicorn import UC_HOOK_TLB_FILL
-
         self._miss = miss
         self._tlb_cb = TLB_CFUNC(self._tlb_fill)
         hook_add(uc, UC_HOOK_TLB_FILL, ctypes.cast(self._tlb_cb, ctypes.c_void_p).value or 0, 0)

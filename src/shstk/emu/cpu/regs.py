@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unicorn import x86_const as X
+from shstk.emu.cpu import ucconst as X
 
 GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
         "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -18,8 +18,8 @@ REG: dict[str, int] = {
     "mxcsr": X.UC_X86_REG_MXCSR, "fpcw": X.UC_X86_REG_FPCW, "fpsw": X.UC_X86_REG_FPSW,
     "fptag": X.UC_X86_REG_FPTAG,
 }
-XMM = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
-FP = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))
+XMM = tuple(X.UC_X86_REG_XMM0 + i for i in range(16))
+FP = tuple(X.UC_X86_REG_FP0 + i for i in range(8))
 
 RIP = REG["rip"]
 RSP = REG["rsp"]

@@ -16,6 +16,7 @@ from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import CetState, Region
 from shstk.emu.cpu.intervals import Intervals
+from shstk.emu.cpu.ucbind import lib as uclib
 
 EV_NONE = 0
 EV_CP = 1
@@ -250,8 +251,6 @@ class SsEngine:
 def hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: int = 1,
               end: int = 0) -> int:
     """uc_hook_add with a raw C function pointer (bypasses the binding's wrapper)."""
-    from unicorn.unicorn_py3.unicorn import uclib
-
     handle = ctypes.c_size_t()
     fn = uclib.uc_hook_add
     err = fn(uc._uch, ctypes.byref(handle), ctypes.c_int(htype),  # type: ignore[attr-defined]
@@ -263,8 +262,6 @@ def hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: in
 
 
 def hook_del(uc: object, handle: int) -> None:
-    from unicorn.unicorn_py3.unicorn import uclib
-
     uclib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))  # type: ignore[attr-defined]
 
 __all__ = ["CET_SHSTK_EN", "CET_WRSS_EN", "Region", "SsEngine"]

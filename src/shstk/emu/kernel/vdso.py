@@ -10,7 +10,7 @@ the emulated clock answers, `--virtual-time` included, and there is no data page
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 from shstk.abi import mman as M
@@ -19,13 +19,14 @@ from shstk.emu.kernel.vma import PAGE, page_align
 if TYPE_CHECKING:
     from shstk.emu.kernel.mm import AddressSpace
 
-IMAGE_PATH = Path(__file__).resolve().parent / "vdso" / "linux-vdso.so.1"
+IMAGE_PATH = os.path.join(os.path.dirname(os.path.realpath(__file__)), "vdso", "linux-vdso.so.1")
 
 
 @functools.cache
 def image() -> bytes | None:
     try:
-        data = IMAGE_PATH.read_bytes()
+        with open(IMAGE_PATH, "rb") as f:
+            data = f.read()
     except OSError:
         return None
     if data[:4] != b"\x7fELF":

@@ -1,0 +1,75 @@
+"""The values of Unicorn's C API that shstk uses (unicorn.h, x86.h of Unicorn 2.1).
+
+Copied rather than imported: importing the `unicorn` package costs about a sixth of a
+static hello world's start-up (it loads every architecture's constants and, to find
+its library, importlib.resources, pathlib and zipfile). tests/test_ucbind.py checks
+every value here against the installed package.
+"""
+
+UC_ARCH_X86 = 4
+UC_MODE_64 = 8
+
+UC_ERR_OK = 0
+UC_ERR_ARG = 15
+UC_ERR_INSN_INVALID = 10
+UC_ERR_EXCEPTION = 21
+
+UC_HOOK_INTR = 1
+UC_HOOK_INSN = 2
+UC_HOOK_CODE = 4
+UC_HOOK_BLOCK = 8
+UC_HOOK_INSN_INVALID = 16384
+UC_HOOK_TLB_FILL = 131072
+
+UC_MEM_READ = 16
+UC_MEM_WRITE = 17
+UC_MEM_FETCH = 18
+
+UC_PROT_NONE = 0
+UC_PROT_READ = 1
+UC_PROT_WRITE = 2
+UC_PROT_EXEC = 4
+UC_PROT_ALL = 7
+
+UC_TLB_VIRTUAL = 1
+
+UC_CTL_IO_WRITE = 1
+UC_CTL_IO_READ = 2
+UC_CTL_CPU_MODEL = 7
+UC_CTL_TB_REMOVE_CACHE = 9
+UC_CTL_TLB_FLUSH = 11
+UC_CTL_TLB_TYPE = 12
+
+UC_CPU_X86_SKYLAKE_CLIENT = 21
+
+UC_X86_INS_CPUID = 113
+UC_X86_INS_SYSCALL = 699
+
+UC_X86_REG_EAX = 19
+UC_X86_REG_ECX = 22
+UC_X86_REG_EFLAGS = 25
+UC_X86_REG_FPSW = 31
+UC_X86_REG_RAX = 35
+UC_X86_REG_RBP = 36
+UC_X86_REG_RBX = 37
+UC_X86_REG_RCX = 38
+UC_X86_REG_RDI = 39
+UC_X86_REG_RDX = 40
+UC_X86_REG_RIP = 41
+UC_X86_REG_RSI = 43
+UC_X86_REG_RSP = 44
+UC_X86_REG_FP0 = 82  # FP0..FP7 follow
+UC_X86_REG_R8 = 106
+UC_X86_REG_R9 = 107
+UC_X86_REG_R10 = 108
+UC_X86_REG_R11 = 109
+UC_X86_REG_R12 = 110
+UC_X86_REG_R13 = 111
+UC_X86_REG_R14 = 112
+UC_X86_REG_R15 = 113
+UC_X86_REG_XMM0 = 122  # XMM0..XMM31 follow
+UC_X86_REG_FPCW = 246
+UC_X86_REG_FPTAG = 247
+UC_X86_REG_MXCSR = 249
+UC_X86_REG_FS_BASE = 250
+UC_X86_REG_GS_BASE = 251
