@@ -55,14 +55,16 @@ def test_row_binds_its_handler(entry) -> None:
     if entry.support == ERROR:
         assert entry.handler is None
         return
-    assert callable(entry.handler)
-    params = list(inspect.signature(entry.handler).parameters.values())
+    handler = entry.handler.resolve()  # imports the family, as the first call does
+    assert callable(handler)
+    assert handler.__module__ == f"shstk.emu.syscalls.{entry.handler.family}"
+    params = list(inspect.signature(handler).parameters.values())
     assert len(params) >= 2, "handlers take (kernel, task, *args)"
     args = params[2:]
     assert all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in args), \
-        f"{entry.handler.__name__}: no defaults, no *args: one signature per row"
+        f"{handler.__name__}: no defaults, no *args: one signature per row"
     assert len(args) == len(entry.args), \
-        f"{entry.handler.__name__} takes {len(args)} arguments, the row lists {entry.args}"
+        f"{handler.__name__} takes {len(args)} arguments, the row lists {entry.args}"
 
 
 @pytest.mark.parametrize("path", sorted(SYSCALLS_DIR.glob("*.py")), ids=lambda p: p.name)
@@ -94,3 +96,25 @@ def test_kinds_decode_with_linux_widths() -> None:
     assert d["loff"](1 << 63) == -(1 << 63)
     assert d["u"](1 << 63) == 1 << 63
     assert d["p"](0xFFFFFFFF_FFFFF000) == 0xFFFFFFFF_FFFFF000
+
+
+def test_a_family_is_imported_by_its_first_call() -> None:
+    """Start-up imports the table, not the 30 family modules behind it (spec.Handler)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import shstk.emu.syscalls.layer\n"
+            "from shstk.emu.syscalls.table import TABLE\n"
+            "before = {m for m in sys.modules if m.startswith('shstk.emu.syscalls.')}\n"
+            "TABLE[29].handler.resolve()\n"  # shmget
+            "after = {m for m in sys.modules if m.startswith('shstk.emu.syscalls.')}\n"
+            "print(' '.join(sorted(before)), '|', ' '.join(sorted(after - before)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    before, after = (part.split() for part in out.split("|"))
+    families = {e.handler.family for e in ENTRIES if e.handler is not None}
+    assert len(families) == 30
+    assert not {f"shstk.emu.syscalls.{f}" for f in families} & set(before) - {
+        "shstk.emu.syscalls.notify"}  # dispatch itself uses notify (inotify events)
+    assert "shstk.emu.syscalls.ipc" in after

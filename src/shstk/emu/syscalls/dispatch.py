@@ -53,7 +53,7 @@ def dispatch(k: Kernel, t: Task, cpu: Engine) -> None:
     change = notify.before(k, t, entry.name, decoded) if inotify.watching(k) else None
     result: object
     try:
-        result = entry.handler(k, t, *decoded)
+        result = entry.handler.resolve()(k, t, *decoded)
     except KernelError as exc:
         result = -exc.errno
     except Blocked as b:

@@ -181,7 +181,7 @@ def dispatch_ia32(k: Kernel, t: Task) -> None:
     elif nr in SAME:
         entry = TABLE.get(SAME[nr])
         if entry is not None and entry.handler is not None:
-            handler = entry.handler
+            handler = entry.handler.resolve()
             decoded = [d(v) for d, v in zip(entry.decoders, args, strict=False)]
     if handler is None:
         k.say_once(f"ia32:{nr}", f"ia32 system call {nr} (int $0x80) is not emulated: "

@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING
 
 from shstk.emu.syscalls import strace
 from shstk.emu.syscalls.dispatch import dispatch
-from shstk.emu.syscalls.ia32 import dispatch_ia32
+from shstk.emu.syscalls.spec import Handler
 
 if TYPE_CHECKING:
     from shstk.emu.kernel.kernel import Kernel
     from shstk.emu.kernel.signal import SigInfo
     from shstk.emu.kernel.task import Task
+
+
+# int $0x80 from 64-bit code is rare: its module is imported on first use
+_IA32 = Handler("ia32", "dispatch_ia32")
 
 
 class TableSyscalls:
@@ -25,7 +29,7 @@ class TableSyscalls:
         dispatch(k, t, t.cpu)
 
     def dispatch_ia32(self, k: Kernel, t: Task) -> None:
-        dispatch_ia32(k, t)
+        _IA32.resolve()(k, t)
 
     def trace_resumed(self, k: Kernel, t: Task, result: int | None, *,
                       interrupted: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,11 +13,54 @@ PARTIAL = "partial"
 ERROR = "error"
 
 
+class Handler:
+    """A row's handler, named by family module and function: the family is imported the
+    first time one of its calls is made. A hello world makes calls of 8 of the 28
+    families; importing all of them (sockets, SysV IPC, message queues, epoll, perf,
+    userfaultfd and the kernel objects behind them) was a twentieth of its start-up.
+    This is the one place shstk imports its own modules by name (tests/test_layers.py
+    adds these edges to its graph, so no import circle can hide here)."""
+
+    __slots__ = ("_fn", "family", "name")
+
+    def __init__(self, family: str, name: str) -> None:
+        self.family = family
+        self.name = name
+        self._fn: Callable[..., object] | None = None
+
+    def resolve(self) -> Callable[..., object]:
+        """The function itself (importing its family on first use)."""
+        fn = self._fn
+        if fn is None:
+            module = importlib.import_module(f"{__package__}.{self.family}")
+            fn = self._fn = getattr(module, self.name)
+        return fn
+
+    def __repr__(self) -> str:
+        return f"{self.family}.{self.name}"
+
+
+class Family:
+    """A family module as the table writes it (`fs_rw.sys_read`), without importing it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Handler:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return Handler(self._name, attr)
+
+
+def families(*names: str) -> tuple[Family, ...]:
+    return tuple(Family(n) for n in names)
+
+
 @dataclass(frozen=True)
 class Syscall:
     nr: int
     name: str
-    handler: Callable[..., object] | None
+    handler: Handler | None
     support: str
     note: str = ""
     # one kind per argument (kinds.py): how dispatch decodes it for the handler and how
@@ -35,12 +79,12 @@ class Syscall:
         object.__setattr__(self, "decoders", tuple(decoder(k) for k in self.args))
 
 
-def supported(nr: int, name: str, handler: Callable[..., object], args: str = "",
+def supported(nr: int, name: str, handler: Handler, args: str = "",
               ret: str = "int", restart: str = "sys", note: str = "") -> Syscall:
     return Syscall(nr, name, handler, SUPPORTED, note, _split(args), ret, restart)
 
 
-def partial(nr: int, name: str, handler: Callable[..., object], note: str, args: str = "",
+def partial(nr: int, name: str, handler: Handler, note: str, args: str = "",
             ret: str = "int", restart: str = "sys") -> Syscall:
     return Syscall(nr, name, handler, PARTIAL, note, _split(args), ret, restart)
 

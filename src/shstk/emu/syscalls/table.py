@@ -9,39 +9,16 @@ from __future__ import annotations
 
 from shstk.abi import errno as E
 from shstk.abi.syscalls import NAMES
-from shstk.emu.syscalls import (
-    absent,
-    compat,
-    event,
-    fs_attr,
-    fs_dir,
-    fs_fd,
-    fs_open,
-    fs_poll,
-    fs_rw,
-    fs_stat,
-    identity,
-    ipc,
-    limits,
-    misc,
-    mm,
-    mq,
-    net,
-    net_msg,
-    notify,
-    openat2,
-    pidfd,
-    prctl,
-    process,
-    sched,
-    signal,
-    splice,
-    thread,
-    time,
-    uffd_perf,
-    xattr,
-)
-from shstk.emu.syscalls.spec import Syscall, error, partial, supported
+from shstk.emu.syscalls.spec import Syscall, error, families, partial, supported
+
+# the family modules, imported when one of their calls is first made (spec.Handler)
+(absent, compat, event, fs_attr, fs_dir, fs_fd, fs_open, fs_poll, fs_rw, fs_stat,
+ identity, ipc, limits, misc, mm, mq, net, net_msg, notify, openat2, pidfd, prctl,
+ process, sched, signal, splice, thread, time, uffd_perf, xattr) = families(
+    "absent", "compat", "event", "fs_attr", "fs_dir", "fs_fd", "fs_open", "fs_poll",
+    "fs_rw", "fs_stat", "identity", "ipc", "limits", "misc", "mm", "mq", "net",
+    "net_msg", "notify", "openat2", "pidfd", "prctl", "process", "sched", "signal",
+    "splice", "thread", "time", "uffd_perf", "xattr")
 
 _S = supported
 _P = partial
