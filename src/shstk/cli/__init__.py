@@ -8,8 +8,10 @@ handler receives the parsed arguments and returns the exit status. Heavy imports
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from shstk import __version__
 from shstk.cli import dccache
@@ -20,10 +22,40 @@ dccache.install()  # before the subcommand's modules define their dataclasses
 SUBCOMMANDS = ("run", "check", "audit", "status", "ps", "syscalls")
 
 
+def _terminal_width() -> int:
+    """shutil.get_terminal_size().columns without importing shutil (with its compression
+    modules, 2.5 ms of every start-up: argparse builds a formatter for every option)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_width() - 2 if width is None else width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with the formatter above (subcommands inherit the class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `only`, just that subcommand is registered (its module alone is
     imported: `shstk run` does not pay for the others' imports at start-up)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="shstk",
         description="Run, test and audit Linux user-space shadow stacks (x86 CET SHSTK).",
     )

@@ -15,7 +15,6 @@ CALL/RET is settled and before the next one is armed.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from shstk.emu.cpu.ucbind import UcError
@@ -36,7 +35,9 @@ class DebugPort:
         self.step_origin = -1
         self.why: str | None = None  # set inside emu_start by a hook or another thread
         self._skip = -1  # the instruction a resume starts at: its breakpoint is passed
-        self._interrupt = threading.Event()
+        # set by the debugger's thread, read and cleared by the emulator's: a flag the
+        # GIL keeps consistent (nothing waits on it, so no threading.Event)
+        self._interrupt = False
 
     # --- the debugger's requests --------------------------------------------------
     def add_breakpoint(self, addr: int) -> None:
@@ -68,18 +69,18 @@ class DebugPort:
         CALL/RET still to settle) or after it (this block's CALL/RET armed), which the
         CPU cannot tell apart. The engine's budget stop is always the first kind, with
         the previous CALL/RET settled. `Cpu._run_debugged` restores the budget."""
-        self._interrupt.set()
+        self._interrupt = True
         self.engine.budget = 1
 
     def interrupted(self) -> bool:
-        return self._interrupt.is_set()
+        return self._interrupt
 
     # --- used by Cpu.run -------------------------------------------------------------
     def pending(self, rip: int) -> str | None:
         """A stop due before running: an interrupt, or a step the kernel finished
         (a system call that slept, a signal frame)."""
-        if self._interrupt.is_set():
-            self._interrupt.clear()
+        if self._interrupt:
+            self._interrupt = False
             return INTERRUPT
         if self.stepping and rip != self.step_origin:
             return STEP
@@ -93,8 +94,8 @@ class DebugPort:
         """Why emu_start returned for the debugger (None: not for it). `clean`: no
         fault, event or kernel stop."""
         why, self.why = self.why, None
-        if self._interrupt.is_set() and clean:
-            self._interrupt.clear()
+        if self._interrupt and clean:
+            self._interrupt = False
             return INTERRUPT
         if why is None and self.stepping and clean:
             return STEP

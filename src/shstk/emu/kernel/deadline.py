@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
@@ -39,7 +38,12 @@ def check(opts: RunOptions, total_insns: int, deadline: float | None) -> None:
 @contextlib.contextmanager
 def alarm(deadline: float | None, timeout: float | None) -> Iterator[None]:
     """Raise RunLimit at `deadline` (time.monotonic()) while the block runs."""
-    if deadline is None or threading.current_thread() is not threading.main_thread():
+    if deadline is None:
+        yield
+        return
+    import threading  # only with --timeout: its import is a start-up cost otherwise
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 

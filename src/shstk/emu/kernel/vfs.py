@@ -17,9 +17,7 @@ by following the entry itself (a symlink outside --rw that points inside stays o
 from __future__ import annotations
 
 import os
-import shutil
 import stat as st
-import tempfile
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +92,9 @@ class Vfs:
         """The host directory behind the guest's /dev/shm: private to this run, made on
         first use in the host's memory file system when there is one, removed at exit."""
         if self._shm is None:
+            import shutil  # here: with tempfile, 3 ms of every start-up otherwise
+            import tempfile
+
             base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
             private = os.path.realpath(tempfile.mkdtemp(prefix="shstk-shm-", dir=base))
             weakref.finalize(self, shutil.rmtree, private, True)
