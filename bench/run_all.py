@@ -176,7 +176,10 @@ def startup(reps: int) -> list[tuple[str, float, str]]:
         "static hello": lambda: wall_seconds([*shstk, str(hello_static)]),
         "dynamic hello": lambda: wall_seconds([*shstk, str(hello_dynamic)]),
         "static hello natively": lambda: wall_seconds([str(hello_static)]),
-    }, reps)
+        # the interpreter's own start-up: the floor under every `shstk` command, and a
+        # yardstick of the machine's speed at the time of the run
+        "python -c pass": lambda: wall_seconds([PYTHON, "-c", "pass"]),
+    }, reps * 3)  # a tenth of a second each: more repetitions, a steadier median
     rows = [
         ("`import shstk` (timed inside a fresh interpreter)", series["import shstk"].median,
          "< 0.1 s"),
@@ -185,6 +188,8 @@ def startup(reps: int) -> list[tuple[str, float, str]]:
         ("`shstk run` static hello world, wall", series["static hello"].median, "< 80 ms"),
         ("`shstk run` dynamic hello world, wall", series["dynamic hello"].median, "< 0.5 s"),
         ("the static hello world natively", series["static hello natively"].median, ""),
+        ("the Python interpreter alone (`python -c pass`), wall",
+         series["python -c pass"].median, ""),
     ]
     py3 = shutil.which("python3")
     real_py3 = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else py3
