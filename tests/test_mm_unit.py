@@ -8,6 +8,7 @@ regions, code invalidation) alongside what the guest would see.
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,7 @@ from shstk.emu.kernel.mm import (
     VM_WRITE,
     AddressSpace,
 )
+from shstk.emu.kernel.physmem import PhysMemory
 
 RW = M.PROT_READ | M.PROT_WRITE
 BASE = 0x10000000
@@ -279,3 +281,53 @@ def test_committed_memory_follows_every_change(mm):
         step()
         assert mm.committed == recount(), f"after step {i}"
     assert mm.committed == 2 * PAGE  # BASE+2P..+3P and +3P..+4P are what stays counted
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_physical_memory_first_fit_and_coalescing(seed: int) -> None:
+    """Physical blocks against a plain model of the free list: the same first-fit
+    address for every allocation, and everything coalesced back into whole chunks."""
+    rng = random.Random(seed)
+    pm = PhysMemory(FakeEngine())
+    model: dict[int, list[list[int]]] = {}  # chunk phys -> sorted [start, end] free ranges
+    taken: list[tuple[int, int]] = []
+    try:
+        for _ in range(3000):
+            if taken and rng.random() < 0.45:
+                phys, size = taken.pop(rng.randrange(len(taken)))
+                pm.free(phys, size)
+                ranges = next(r for c, r in model.items()
+                              if c <= phys < c + next(ch.size for ch in pm.chunks if ch.phys == c))
+                ranges.append([phys, phys + size])
+                ranges.sort()
+                merged: list[list[int]] = []
+                for lo, hi in ranges:
+                    if merged and merged[-1][1] == lo:
+                        merged[-1][1] = hi
+                    else:
+                        merged.append([lo, hi])
+                ranges[:] = merged
+                continue
+            size = rng.choice((1, 2, 3, 8, 17)) * PAGE
+            phys, _host = pm.alloc(size)
+            for ch in pm.chunks:
+                model.setdefault(ch.phys, [[ch.phys, ch.phys + ch.size]])
+            expect = None
+            for ch in pm.chunks:
+                fit = next((r for r in model[ch.phys] if r[1] - r[0] >= size), None)
+                if fit is not None:
+                    expect = fit[0]
+                    fit[0] += size
+                    if fit[0] == fit[1]:
+                        model[ch.phys].remove(fit)
+                    break
+            assert phys == expect
+            taken.append((phys, size))
+            for ch in pm.chunks:
+                assert [[r.start, r.end] for r in ch.free] == model[ch.phys]
+        for phys, size in taken:
+            pm.free(phys, size)
+        assert all([(r.start, r.end) for r in ch.free] == [(ch.phys, ch.phys + ch.size)]
+                   for ch in pm.chunks)
+    finally:
+        pm.close()

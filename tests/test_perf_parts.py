@@ -165,44 +165,82 @@ def test_sleep_set_looks_only_at_what_may_have_woken() -> None:
 
 
 def test_native_page_table_stays_sorted_under_edits_at_both_ends() -> None:
-    """The native VMA table opens room on the shorter side (new thread stacks go in near
-    the low end, exiting threads leave near the high end): whatever the order of edits,
-    it holds exactly the VMAs a sorted model holds, in address order."""
+    """The native VMA table and shadow-stack regions open room on the shorter side (new
+    thread stacks go in near the low end) and empty an entry deleted in the middle (glibc
+    keeps exited threads' stacks mapped), compacting at half empty: whatever the order of
+    edits, they hold exactly what a sorted model holds, in address order, and every
+    lookup finds what the model finds."""
     import ctypes
 
+    from shstk.emu.cpu.interface import Region
     from shstk.emu.cpu.native import NativeEngine, native_library
+    from shstk.emu.cpu.ssbase import TlbEntry
 
     lib = native_library()
     if lib is None:
         pytest.skip("the native fast path is not built")
     eng = NativeEngine(lib)
+    lib.ss_tlb_fill.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                ctypes.POINTER(TlbEntry), ctypes.c_void_p]
     rng = random.Random(18)
     model: dict[int, tuple[int, int, int, int]] = {}
+    regions: dict[int, int] = {}
 
-    def table() -> list[tuple[int, ...]]:
-        n = eng._c.nvmas
-        words = (ctypes.c_uint64 * (5 * n)).from_address(eng._c.vmas) if n else []
-        return [tuple(words[5 * i:5 * i + 5]) for i in range(n)]
+    def live(first: int, n: int, words_each: int) -> list[tuple[int, ...]]:
+        words = (ctypes.c_uint64 * (words_each * n)).from_address(first) if n else []
+        rows = [tuple(words[words_each * i:words_each * i + words_each]) for i in range(n)]
+        return [r for r in rows if r[1] != r[0]]  # emptied entries hold no address
+
+    emptied = []
+
+    def check() -> None:
+        emptied.append(eng._c.dead_vmas)
+        assert live(eng._c.vmas, eng._c.nvmas, 5) == [(s, *model[s]) for s in sorted(model)]
+        assert [r[:2] for r in live(eng._c.regions, eng._c.nregions, 4)] == \
+            [(s, regions[s]) for s in sorted(regions)]
+        for _ in range(50):
+            addr = 0x10000 + rng.randrange(8000) * 0x800
+            entry = TlbEntry()
+            found = lib.ss_tlb_fill(None, addr, 16, ctypes.byref(entry), eng._ptr) or \
+                eng._c.mmu_present
+            inside = [s for s in model if s <= addr < model[s][0]]
+            assert bool(found) == bool(inside), hex(addr)
 
     page = 0x1000
     slots = list(range(4000))
-    for step in range(6000):
-        slot = rng.choice(slots[:40] if step % 3 else slots[-40:]) if step % 7 else \
-            rng.choice(slots)
+    for step in range(8000):
+        if step % 7 == 0:
+            slot = rng.choice(slots)
+        elif step % 3:
+            slot = rng.choice(slots[:40])
+        else:
+            slot = rng.choice(slots[-40:])
         start = 0x10000 + slot * 2 * page
-        if start in model and rng.random() < 0.6:
+        if start in model and (rng.random() < 0.6 or step > 6000):
             eng.vma_del(start)
             del model[start]
+            if start in regions:
+                eng.remove_region(start)
+                del regions[start]
         else:
             model[start] = (start + page, step, step & 7, step * 16)
             eng.vma_set(start, *model[start])
-        if step % 500 == 0 or step > 5990:
-            assert table() == [(s, *model[s]) for s in sorted(model)]
+            if step % 2:
+                regions[start] = start + page
+                eng.add_region(Region(start, start + page, 0x1000, True))
+        if step % 500 == 0 or step > 7990:
+            check()
+    assert max(emptied) > 0  # deletions in the middle happened (and were emptied)
     for start in sorted(model, reverse=True):
         eng.vma_del(start)
-    assert table() == []
+    for start in sorted(regions):
+        eng.remove_region(start)
+    model.clear()
+    regions.clear()
+    check()
     eng.vma_set(0x10000, 0x11000, 0, 0, 0)  # reusable after emptying
-    assert table() == [(0x10000, 0x11000, 0, 0, 0)]
+    model[0x10000] = (0x11000, 0, 0, 0)
+    check()
     eng.close()
 
 

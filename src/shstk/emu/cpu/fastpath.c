@@ -116,6 +116,7 @@ typedef struct ss_cpu {
     ss_region *regions;    /* the first region: regions_off entries into the allocation */
     uint64_t last_region;
     uint64_t regions_off;  /* free entries before it (see sorted_open) */
+    uint64_t dead_regions; /* emptied entries (see sorted_close) */
     /* decoded blocks: open addressing, capacity a power of two */
     uint64_t cache_mask;
     uint64_t cache_used;
@@ -132,6 +133,7 @@ typedef struct ss_cpu {
     uint64_t cap_vmas;
     ss_vma *vmas;      /* the first VMA: vmas_off entries into the allocation */
     uint64_t vmas_off; /* free entries before it (see sorted_open) */
+    uint64_t dead_vmas; /* emptied entries (see sorted_close) */
     miss_cb_t miss;
     /* the last translation that failed (read by Python after UC_ERR_EXCEPTION) */
     uint64_t mmu_addr;
@@ -300,17 +302,47 @@ static int sorted_open(void **first, uint64_t *off, uint64_t *n, uint64_t *cap, 
     return 0;
 }
 
-/* Close the entry at index i. */
-static void sorted_close(void **first, uint64_t *off, uint64_t *n, size_t esz, uint64_t i) {
+/* Both entry types begin with their range. */
+typedef struct {
+    uint64_t start, end;
+} ss_range;
+
+static inline int entry_empty(const char *a, size_t esz, uint64_t i) {
+    const ss_range *r = (const ss_range *)(a + i * esz);
+    return r->end == r->start;
+}
+
+/* Remove the entry at index i. At either end of the array it goes; in the middle it is
+ * emptied instead (end = start: no address is in it, and the array stays sorted by start
+ * and by end, so every binary search still works), and the array is compacted once half
+ * of it is empty. Deletions in the middle are the common case at thread exit: glibc keeps
+ * an exited thread's stack mapped (its stack cache), so the shadow stacks that go sit
+ * among stacks that stay, and closing the gap moved O(n) entries each time. */
+static void sorted_close(void **first, uint64_t *off, uint64_t *n, uint64_t *dead, size_t esz,
+                         uint64_t i) {
     char *a = (char *)*first;
-    if (i < *n - 1 - i) { /* nearer the front: move the entries before it up */
-        memmove(a + esz, a, i * esz);
+    if (i == 0) {
         *first = a + esz;
         (*off)++;
-    } else {
-        memmove(a + i * esz, a + (i + 1) * esz, (*n - i - 1) * esz);
+        (*n)--;
+        return;
     }
-    (*n)--;
+    if (i == *n - 1) {
+        (*n)--;
+        return;
+    }
+    ss_range *r = (ss_range *)(a + i * esz);
+    r->end = r->start;
+    (*dead)++;
+    if (*dead * 2 <= *n || *n < 64) return;
+    uint64_t kept = 0;
+    for (uint64_t k = 0; k < *n; k++) {
+        if (entry_empty(a, esz, k)) continue;
+        if (kept != k) memcpy(a + kept * esz, a + k * esz, esz);
+        kept++;
+    }
+    *n = kept;
+    *dead = 0;
 }
 
 /* The allocation behind a sorted array. */
@@ -328,6 +360,7 @@ int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64
     }
     i = lo;
     if (i < c->nregions && c->regions[i].start == start) {
+        if (c->regions[i].end == c->regions[i].start) c->dead_regions--; /* emptied: back */
         c->regions[i] = (ss_region){start, end, host, flags};
         c->last_region = 0;
         return 0;
@@ -346,8 +379,9 @@ int ss_region_del(ss_cpu *c, uint64_t start) {
         if (c->regions[i].start < start) lo = i + 1;
         else if (c->regions[i].start > start) hi = i;
         else {
+            if (c->regions[i].end == c->regions[i].start) return -1; /* emptied already */
             sorted_close((void **)&c->regions, &c->regions_off, &c->nregions,
-                         sizeof(ss_region), i);
+                         &c->dead_regions, sizeof(ss_region), i);
             c->last_region = 0;
             return 0;
         }
@@ -362,8 +396,8 @@ void ss_free(ss_cpu *c) {
     c->cache = NULL;
     c->regions = NULL;
     c->vmas = NULL;
-    c->nregions = c->cap_regions = c->regions_off = 0;
-    c->nvmas = c->cap_vmas = c->vmas_off = 0;
+    c->nregions = c->cap_regions = c->regions_off = c->dead_regions = 0;
+    c->nvmas = c->cap_vmas = c->vmas_off = c->dead_vmas = 0;
 }
 
 /* --- the page table --------------------------------------------------------------- */
@@ -404,7 +438,7 @@ int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t 
 int ss_vma_del(ss_cpu *c, uint64_t start) {
     uint64_t i = vma_lower_bound(c, start);
     if (i >= c->nvmas || c->vmas[i].start != start) return -1;
-    sorted_close((void **)&c->vmas, &c->vmas_off, &c->nvmas, sizeof(ss_vma), i);
+    sorted_close((void **)&c->vmas, &c->vmas_off, &c->nvmas, &c->dead_vmas, sizeof(ss_vma), i);
     return 0;
 }
 

@@ -35,7 +35,7 @@ from shstk.emu.kernel.mm import (
     page_down,
 )
 from shstk.emu.kernel.process import release_mm
-from shstk.emu.kernel.task import State
+from shstk.emu.kernel.task import State, TaskList
 from shstk.errors import BadElf
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ def _flush_old_exec(k: Kernel, t: Task) -> None:
     for other in list(proc.threads):
         if other is not t and other.state not in (State.ZOMBIE, State.DEAD):
             k.exit_thread(other, 0)
-    proc.threads = [t]
+    proc.threads = TaskList([t])
     if t.tid != proc.pid:
         # the exec'ing thread takes over the thread-group leader's id
         k.tasks.pop(t.tid, None)

@@ -10,12 +10,12 @@ anonymous memory, which another process's machine can map too), or a file.
 
 from __future__ import annotations
 
-import bisect
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
+from shstk.emu.cpu.intervals import Intervals
 from shstk.emu.kernel import hostmem
 from shstk.emu.kernel.errors import KernelError
 
@@ -32,12 +32,23 @@ GRAIN = 1 << 30
 PHYS_BASE = 1 << 32  # physical addresses start here (0 stays unmapped, for clarity)
 
 
+class _Free:
+    """A free physical range of a chunk."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+
 @dataclass
 class _Chunk:
     phys: int
     size: int
     host: int
-    free: list[tuple[int, int]]  # sorted (start, end) physical ranges
+    # the free ranges, in address order: thousands of them when thousands of thread
+    # stacks were freed in another order than they were taken (a list was O(n) an edit)
+    free: Intervals[_Free]
 
 
 class PhysMemory:
@@ -58,17 +69,21 @@ class PhysMemory:
         phys = self._next_phys
         self._next_phys += size
         self.cpu.map_physical(phys, size, host)
-        chunk = _Chunk(phys, size, host, [(phys, phys + size)])
+        free: Intervals[_Free] = Intervals()
+        free.insert(_Free(phys, phys + size))
+        chunk = _Chunk(phys, size, host, free)
         self.chunks.append(chunk)
         return chunk
 
     def _take(self, chunk: _Chunk, size: int) -> int | None:
-        for i, (lo, hi) in enumerate(chunk.free):
-            if hi - lo >= size:
-                if hi - lo == size:
-                    del chunk.free[i]
-                else:
-                    chunk.free[i] = (lo + size, hi)
+        """First fit, from the low end of the lowest range that is large enough."""
+        for r in chunk.free:
+            if r.end - r.start >= size:
+                lo = r.start
+                chunk.free.remove(r)
+                if r.end - lo > size:
+                    r.start = lo + size
+                    chunk.free.insert(r)
                 return lo
         return None
 
@@ -90,16 +105,16 @@ class PhysMemory:
         chunk = self._chunk_of(phys)
         hostmem.reserve_at(chunk.host + (phys - chunk.phys), size)
         free = chunk.free
-        i = bisect.bisect_left(free, (phys, phys))
         lo, hi = phys, phys + size
-        if i > 0 and free[i - 1][1] == lo:
-            lo = free[i - 1][0]
-            i -= 1
-            del free[i]
-        if i < len(free) and free[i][0] == hi:
-            hi = free[i][1]
-            del free[i]
-        free.insert(i, (lo, hi))
+        after = free.starting_at(hi)
+        if after is not None:  # merge with the range that follows
+            free.remove(after)
+            hi = after.end
+        before = free.containing(lo - 1)
+        if before is not None and before.end == lo:  # and with the one before
+            before.end = hi  # its start, the key, stays
+            return
+        free.insert(_Free(lo, hi))
 
     def _chunk_of(self, phys: int) -> _Chunk:
         for chunk in self.chunks:

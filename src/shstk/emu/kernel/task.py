@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -135,6 +135,44 @@ class Wait:
     polled: bool = True
 
 
+class TaskList:
+    """A thread group's tasks in creation order, the leader first. Removal is O(1): a list
+    made 30,000 exiting threads quadratic (issue 18's live-threads curve)."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, tasks: Iterable[Task] = ()) -> None:
+        self._tasks: dict[Task, None] = dict.fromkeys(tasks)
+
+    def append(self, t: Task) -> None:
+        self._tasks[t] = None
+
+    def remove(self, t: Task) -> None:
+        try:
+            del self._tasks[t]
+        except KeyError:
+            raise ValueError("task not in the thread group") from None
+
+    def __contains__(self, t: object) -> bool:
+        return t in self._tasks
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __getitem__(self, i: int) -> Task:
+        """By position; [0], the leader, is what callers use (it stays while others go,
+        so finding it never walks over removed entries)."""
+        if i < 0:
+            i += len(self._tasks)
+        for n, t in enumerate(self._tasks):
+            if n == i:
+                return t
+        raise IndexError(i)
+
+
 class Process:
     _next_ino = 1
 
@@ -149,7 +187,7 @@ class Process:
         self.rlimits = rlimits
         self.parent: Process | None = None
         self.children: list[Process] = []
-        self.threads: list[Task] = []
+        self.threads = TaskList()
         self.pgid = pid
         self.sid = pid
         self.uid = self.euid = self.suid = 0
