@@ -199,7 +199,7 @@ def test_native_page_table_stays_sorted_under_edits_at_both_ends() -> None:
         assert [r[:2] for r in live(eng._c.regions, eng._c.nregions, 4)] == \
             [(s, regions[s]) for s in sorted(regions)]
         for _ in range(50):
-            addr = 0x10000 + rng.randrange(8000) * 0x800
+            addr = 0x10000 + rng.randrange(9000) * 0x800
             entry = TlbEntry()
             found = lib.ss_tlb_fill(None, addr, 16, ctypes.byref(entry), eng._ptr) or \
                 eng._c.mmu_present
@@ -215,19 +215,26 @@ def test_native_page_table_stays_sorted_under_edits_at_both_ends() -> None:
             slot = rng.choice(slots[:40])
         else:
             slot = rng.choice(slots[-40:])
-        start = 0x10000 + slot * 2 * page
+        start = 0x10000 + slot * page
         if start in model and (rng.random() < 0.6 or step > 6000):
             eng.vma_del(start)
             del model[start]
             if start in regions:
                 eng.remove_region(start)
                 del regions[start]
-        else:
-            model[start] = (start + page, step, step & 7, step * 16)
+        elif step <= 6000:
+            # a new VMA, of 1 to 4 pages, anywhere it overlaps none: over the places of
+            # deleted ones too, at other starts and sizes (those entries must go)
+            end = start + rng.randint(1, 4) * page
+            if start in model:
+                end = model[start][0]  # a new version of the same VMA
+            elif any(s < end and start < e[0] for s, e in model.items()):
+                continue
+            model[start] = (end, step, step & 7, step * 16)
             eng.vma_set(start, *model[start])
             if step % 2:
-                regions[start] = start + page
-                eng.add_region(Region(start, start + page, 0x1000, True))
+                regions[start] = end
+                eng.add_region(Region(start, end, 0x1000, True))
         if step % 500 == 0 or step > 7990:
             check()
     assert max(emptied) > 0  # deletions in the middle happened (and were emptied)

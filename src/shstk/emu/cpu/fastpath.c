@@ -345,6 +345,28 @@ static void sorted_close(void **first, uint64_t *off, uint64_t *n, uint64_t *dea
     *dead = 0;
 }
 
+/* Remove the emptied entries from index k on that a new or grown range up to `end` now
+ * covers: left inside it, they would break both orders and so the binary searches. This
+ * moves entries, but only when a mapping is placed over a different place than the one
+ * that went (a new version at the same start revives its entry instead). */
+static void purge_covered(void **first, uint64_t *off, uint64_t *n, uint64_t *dead,
+                          size_t esz, uint64_t k, uint64_t end) {
+    char *a = (char *)*first;
+    uint64_t j = k;
+    while (j < *n && entry_empty(a, esz, j) && ((ss_range *)(a + j * esz))->start < end) j++;
+    if (j == k) return;
+    uint64_t gone = j - k;
+    if (k < *n - j) { /* fewer entries before: move them up */
+        memmove(a + gone * esz, a, k * esz);
+        *first = a + gone * esz;
+        *off += gone;
+    } else {
+        memmove(a + k * esz, a + j * esz, (*n - j) * esz);
+    }
+    *n -= gone;
+    *dead -= gone;
+}
+
 /* The allocation behind a sorted array. */
 static void sorted_free(void *first, uint64_t off, size_t esz) {
     if (first) free((char *)first - off * esz);
@@ -359,17 +381,20 @@ int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64
         else hi = mid;
     }
     i = lo;
-    if (i < c->nregions && c->regions[i].start == start) {
-        if (c->regions[i].end == c->regions[i].start) c->dead_regions--; /* emptied: back */
-        c->regions[i] = (ss_region){start, end, host, flags};
-        c->last_region = 0;
-        return 0;
-    }
-    if (sorted_open((void **)&c->regions, &c->regions_off, &c->nregions, &c->cap_regions,
-                    sizeof(ss_region), i) != 0)
-        return -1;
-    c->regions[i] = (ss_region){start, end, host, flags};
     c->last_region = 0;
+    int reuse = i < c->nregions && (c->regions[i].start == start ||
+                                    (entry_empty((char *)c->regions, sizeof(ss_region), i) &&
+                                     c->regions[i].start < end));
+    if (reuse) {
+        /* the region at this start (a new version), or an emptied entry it covers */
+        if (entry_empty((char *)c->regions, sizeof(ss_region), i)) c->dead_regions--;
+    } else if (sorted_open((void **)&c->regions, &c->regions_off, &c->nregions,
+                           &c->cap_regions, sizeof(ss_region), i) != 0) {
+        return -1;
+    }
+    c->regions[i] = (ss_region){start, end, host, flags};
+    purge_covered((void **)&c->regions, &c->regions_off, &c->nregions, &c->dead_regions,
+                  sizeof(ss_region), i + 1, end);
     return 0;
 }
 
@@ -416,22 +441,24 @@ static uint64_t vma_lower_bound(ss_cpu *c, uint64_t addr) {
 /* Insert or replace the VMA starting at `start` (VMAs never overlap). */
 int ss_vma_set(ss_cpu *c, uint64_t start, uint64_t end, uint64_t phys, uint64_t perms,
                uint64_t host) {
-    uint64_t i = vma_lower_bound(c, start);
-    if (i < c->nvmas && c->vmas[i].start == start) {
-        c->vmas[i].end = end;
-        c->vmas[i].phys = phys;
-        c->vmas[i].perms = perms;
-        c->vmas[i].host = host;
-        return 0;
-    }
-    if (sorted_open((void **)&c->vmas, &c->vmas_off, &c->nvmas, &c->cap_vmas, sizeof(ss_vma),
-                    i) != 0)
+    uint64_t i = vma_lower_bound(c, start); /* the first entry that ends above start */
+    int empty = i < c->nvmas && entry_empty((char *)c->vmas, sizeof(ss_vma), i);
+    if (i < c->nvmas && c->vmas[i].start == start && !empty) {
+        /* a new version of this VMA */
+    } else if (empty && c->vmas[i].start < end) {
+        c->dead_vmas--; /* an emptied entry the new VMA covers takes it */
+    } else if (sorted_open((void **)&c->vmas, &c->vmas_off, &c->nvmas, &c->cap_vmas,
+                           sizeof(ss_vma), i) != 0) {
         return -1;
+    }
     c->vmas[i].start = start;
     c->vmas[i].end = end;
     c->vmas[i].phys = phys;
     c->vmas[i].perms = perms;
     c->vmas[i].host = host;
+    /* (after the write: moving the entries before i moves this one too) */
+    purge_covered((void **)&c->vmas, &c->vmas_off, &c->nvmas, &c->dead_vmas, sizeof(ss_vma),
+                  i + 1, end);
     return 0;
 }
 
