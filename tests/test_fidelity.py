@@ -59,3 +59,16 @@ def test_ldd_lists_the_vdso():
         return [line.split(" (0x")[0] for line in out.decode().splitlines()]
     assert names(emu.stdout) == names(nat.stdout)
     assert names(emu.stdout)[0] == "\tlinux-vdso.so.1"
+
+
+def test_statfs_fills_the_whole_struct(build, tmp_path):
+    """struct statfs is 120 bytes on x86-64: the kernel writes all of it (f_spare too).
+    shstk's was 112, which left the guest's tail unwritten and overflowed the host-side
+    buffer of the f_type query by 8 bytes (heap corruption: `du` and `grep -r` under shstk
+    crashed at exit)."""
+    prog = build("fidelity/statfs.c", name="statfs")
+    nat = subprocess.run([str(prog), str(tmp_path)], capture_output=True)
+    emu = run_guest(prog, str(tmp_path), options=["--shstk", "off", "--rw", str(tmp_path)])
+    assert nat.returncode == 0 and emu.returncode == 0, emu.stderr.decode()
+    assert emu.stdout == nat.stdout
+    assert b"bytes written 120" in emu.stdout

@@ -145,7 +145,9 @@ def sys_access(k: Kernel, t: Task, path_addr: int, mode: int) -> int:
 
 # f_type of struct statfs (include/uapi/linux/magic.h)
 TMPFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, EXT4_MAGIC = 0x01021994, 0x9FA0, 0x62656572, 0xEF53
-_STATFS = struct.Struct("<qqqqqqqiiqqqqqq")
+# struct statfs on x86-64 (asm-generic/statfs.h): 7 longs, f_fsid, f_namelen, f_frsize,
+# f_flags, f_spare[4]: 120 bytes. The host's statfs() fills this whole size.
+_STATFS = struct.Struct("<qqqqqqqiiqqqqqqq")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -161,7 +163,7 @@ def _host_fs_type(host: str | int) -> int:
 
 
 def _synthetic_statfs(magic: int, blocks: int = 0, free: int = 0) -> bytes:
-    return _STATFS.pack(magic, 4096, blocks, free, free, 0, 0, 0, 0, 255, 4096, 0, 0, 0, 0)
+    return _STATFS.pack(magic, 4096, blocks, free, free, 0, 0, 0, 0, 255, 4096, 0, 0, 0, 0, 0)
 
 
 def _statfs_bytes(k: Kernel, host: str | int | None, guest: str = "") -> bytes:
@@ -182,7 +184,7 @@ def _statfs_bytes(k: Kernel, host: str | int | None, guest: str = "") -> bytes:
         raise KernelError(exc.errno or E.EIO) from None
     return _STATFS.pack(_host_fs_type(host), s.f_bsize, s.f_blocks, s.f_bfree,
                         s.f_bavail, s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize,
-                        s.f_flag | 1, 0, 0, 0)
+                        s.f_flag | 1, 0, 0, 0, 0)
 
 
 def sys_statfs(k: Kernel, t: Task, path_addr: int, buf: int) -> int:
