@@ -48,7 +48,7 @@ class Machine:
             return -entry.errno
         decoded = [d(v) for d, v in zip(entry.decoders, args, strict=True)]
         try:
-            result = entry.handler(self.kernel, self.task, *decoded)
+            result = entry.handler.resolve()(self.kernel, self.task, *decoded)
         except KernelError as exc:
             return -exc.errno
         except Blocked:
