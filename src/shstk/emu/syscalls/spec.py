@@ -15,7 +15,7 @@ ERROR = "error"
 
 class Handler:
     """A row's handler, named by family module and function: the family is imported the
-    first time one of its calls is made. A hello world makes calls of 8 of the 28
+    first time one of its calls is made. A static hello world needs 11 of the 30
     families; importing all of them (sockets, SysV IPC, message queues, epoll, perf,
     userfaultfd and the kernel objects behind them) was a twentieth of its start-up.
     This is the one place shstk imports its own modules by name (tests/test_layers.py
