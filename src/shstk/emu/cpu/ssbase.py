@@ -10,13 +10,13 @@ from __future__ import annotations
 import ctypes
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from shstk.abi.shstk import CET_SHSTK_EN, CET_WRSS_EN
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import CetState, Region
 from shstk.emu.cpu.intervals import Intervals
-from shstk.emu.cpu.ucbind import lib as uclib
+from shstk.emu.cpu.ucbind import Uc
 
 EV_NONE = 0
 EV_CP = 1
@@ -250,18 +250,11 @@ class SsEngine:
 
 def hook_add(uc: object, htype: int, callback: int, user_data: int, *, begin: int = 1,
               end: int = 0) -> int:
-    """uc_hook_add with a raw C function pointer (bypasses the binding's wrapper)."""
-    handle = ctypes.c_size_t()
-    fn = uclib.uc_hook_add
-    err = fn(uc._uch, ctypes.byref(handle), ctypes.c_int(htype),  # type: ignore[attr-defined]
-             ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
-             ctypes.c_uint64(begin), ctypes.c_uint64(end))
-    if err:
-        raise RuntimeError(f"uc_hook_add failed: {err}")
-    return handle.value
+    """A C function as a hook (its address; see Uc.hook_add_native)."""
+    return cast(Uc, uc).hook_add_native(htype, callback, user_data, begin, end)
 
 
 def hook_del(uc: object, handle: int) -> None:
-    uclib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))  # type: ignore[attr-defined]
+    cast(Uc, uc).hook_del(handle)
 
 __all__ = ["CET_SHSTK_EN", "CET_WRSS_EN", "Region", "SsEngine"]

@@ -233,10 +233,22 @@ class Uc:
                                       None))
         else:
             raise UcError(UC_ERR_ARG)
+        handle = self._add(htype, ctypes.cast(fn, ctypes.c_void_p), None, begin, end, *extra)
+        self._callbacks[handle] = fn
+        return handle
+
+    def hook_add_native(self, htype: int, callback: int, user_data: int, begin: int = 1,
+                        end: int = 0) -> int:
+        """A hook that is a C function (its address), called with `user_data` as is: the
+        shadow-stack engines' block, TLB-fill and CET hooks, kept alive by their owner."""
+        return self._add(htype, ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
+                         begin, end)
+
+    def _add(self, htype: int, fn: ctypes.c_void_p, user_data: ctypes.c_void_p | None,
+             begin: int, end: int, *extra: Any) -> int:
         handle = ctypes.c_size_t()
-        _check(lib.uc_hook_add(self._uch, ctypes.byref(handle), htype,
-                               ctypes.cast(fn, ctypes.c_void_p), None, begin, end, *extra))
-        self._callbacks[handle.value] = fn
+        _check(lib.uc_hook_add(self._uch, ctypes.byref(handle), htype, fn, user_data, begin,
+                               end, *extra))
         return handle.value
 
     def _guard(self, call: Callable[..., Any], failed: Any) -> Callable[..., Any]:
