@@ -372,22 +372,25 @@ static void sorted_free(void *first, uint64_t off, size_t esz) {
     if (first) free((char *)first - off * esz);
 }
 
-/* Insert one shadow-stack region (regions never overlap) or replace the one at `start`. */
-int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64_t flags) {
-    uint64_t i = 0, lo = 0, hi = c->nregions;
+/* Index of the first region that starts at or above `start`. */
+static uint64_t region_lower_bound(ss_cpu *c, uint64_t start) {
+    uint64_t lo = 0, hi = c->nregions;
     while (lo < hi) {
         uint64_t mid = (lo + hi) / 2;
         if (c->regions[mid].start < start) lo = mid + 1;
         else hi = mid;
     }
-    i = lo;
+    return lo;
+}
+
+/* Insert one shadow-stack region (regions never overlap) or replace the one at `start`. */
+int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64_t flags) {
+    uint64_t i = region_lower_bound(c, start);
     c->last_region = 0;
-    int reuse = i < c->nregions && (c->regions[i].start == start ||
-                                    (entry_empty((char *)c->regions, sizeof(ss_region), i) &&
-                                     c->regions[i].start < end));
-    if (reuse) {
+    int empty = i < c->nregions && entry_empty((char *)c->regions, sizeof(ss_region), i);
+    if (i < c->nregions && (c->regions[i].start == start || (empty && c->regions[i].start < end))) {
         /* the region at this start (a new version), or an emptied entry it covers */
-        if (entry_empty((char *)c->regions, sizeof(ss_region), i)) c->dead_regions--;
+        if (empty) c->dead_regions--;
     } else if (sorted_open((void **)&c->regions, &c->regions_off, &c->nregions,
                            &c->cap_regions, sizeof(ss_region), i) != 0) {
         return -1;
@@ -399,19 +402,14 @@ int ss_region_add(ss_cpu *c, uint64_t start, uint64_t end, uint64_t host, uint64
 }
 
 int ss_region_del(ss_cpu *c, uint64_t start) {
-    for (uint64_t i = 0, lo = 0, hi = c->nregions; lo < hi;) {
-        i = (lo + hi) / 2;
-        if (c->regions[i].start < start) lo = i + 1;
-        else if (c->regions[i].start > start) hi = i;
-        else {
-            if (c->regions[i].end == c->regions[i].start) return -1; /* emptied already */
-            sorted_close((void **)&c->regions, &c->regions_off, &c->nregions,
-                         &c->dead_regions, sizeof(ss_region), i);
-            c->last_region = 0;
-            return 0;
-        }
-    }
-    return -1;
+    uint64_t i = region_lower_bound(c, start);
+    if (i >= c->nregions || c->regions[i].start != start ||
+        entry_empty((char *)c->regions, sizeof(ss_region), i)) /* none, or emptied already */
+        return -1;
+    sorted_close((void **)&c->regions, &c->regions_off, &c->nregions, &c->dead_regions,
+                 sizeof(ss_region), i);
+    c->last_region = 0;
+    return 0;
 }
 
 void ss_free(ss_cpu *c) {
