@@ -15,6 +15,9 @@ QUANTUM_BLOCKS = 20_000  # translation blocks a task runs before the scheduler s
 
 @dataclass
 class RunOptions:
+    """Everything `shstk run` was asked for, built by the CLI and read by run and the
+    kernel."""
+
     program: str = ""
     args: list[str] = field(default_factory=list)
     # the machine

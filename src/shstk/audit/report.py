@@ -43,6 +43,9 @@ def _escape(char: str) -> str:
 
 @dataclass
 class Summary:
+    """The counts at the end of an audit report: statuses, controls, the libraries that
+    block most programs."""
+
     programs: int
     counts: Counter  # status -> programs
     not_marked_themselves: int

@@ -47,6 +47,9 @@ def _worker_init(parent: int) -> None:
 
 @dataclass
 class ProgramResult:
+    """One program of an audit: its closure and the verdict under each glibc.cpu.x86_shstk
+    control."""
+
     path: str  # host path
     guest_path: str
     kind: str
@@ -58,6 +61,8 @@ class ProgramResult:
 
 @dataclass
 class ScanResult:
+    """What an audit found: the programs, the files it could not read, and counts."""
+
     programs: list[ProgramResult] = field(default_factory=list)
     errors: list[Failure] = field(default_factory=list)
     files: int = 0  # regular files looked at
@@ -70,6 +75,8 @@ class ScanResult:
 
 @dataclass
 class _Found:
+    """The ELF files under the audited paths, in the order they are reported."""
+
     files: list[str] = field(default_factory=list)  # named files in order, then the rest
     explicit: set[str] = field(default_factory=set)
     errors: list[Failure] = field(default_factory=list)

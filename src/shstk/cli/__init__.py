@@ -19,6 +19,13 @@ from shstk.errors import ShstkError
 
 dccache.install()  # before the subcommand's modules define their dataclasses
 
+# argparse asks gettext for each of its messages; the first question imports locale and
+# looks for catalogues on disk (a millisecond of every start-up). Python installs none
+# for argparse's messages, so they are used as written.
+argparse._ = lambda message: message  # type: ignore[attr-defined]
+argparse.ngettext = (  # type: ignore[attr-defined]
+    lambda singular, plural, n: singular if n == 1 else plural)
+
 SUBCOMMANDS = ("run", "check", "audit", "status", "ps", "syscalls")
 
 

@@ -15,19 +15,44 @@ before: the classes are the same either way.
 from __future__ import annotations
 
 import atexit
-import dataclasses
+import importlib
 import marshal
 import os
 import sys
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
+
+
+class _InspectOnFirstUse(ModuleType):
+    """What dataclasses sees as `inspect`: the real module is imported at the first
+    attribute asked for. dataclasses uses inspect only to write a docstring for a class
+    that has none (every shstk dataclass has one: tests/test_dccache.py), and importing
+    inspect (with ast, dis, tokenize, linecache) was about 6 ms of each start-up."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("inspect"), name)
+
+
+def _import_dataclasses() -> ModuleType:
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        return importlib.import_module("dataclasses")
+    sys.modules["inspect"] = _InspectOnFirstUse("inspect")
+    try:
+        return importlib.import_module("dataclasses")
+    finally:
+        del sys.modules["inspect"]  # later importers get the real module
+
+
+dataclasses = _import_dataclasses()
 
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "__pycache__", f"dataclass-code.{sys.implementation.cache_tag}.marshal")
 _MAX_ENTRIES = 5000  # beyond this, only what this run used is written back
 
-_cache: dict[str, CodeType] = {}
-_used: dict[str, CodeType] = {}
+# source text -> its code, marshalled: a run unmarshals only the code it uses (about a
+# quarter of what the file holds; unmarshalling all of it was 2 ms of every start-up)
+_cache: dict[str, bytes] = {}
+_used: dict[str, bytes] = {}
 _state = {"new": False}
 
 
@@ -39,21 +64,29 @@ def _load() -> None:
         return
     if isinstance(data, dict):
         _cache.update((k, v) for k, v in data.items()
-                      if isinstance(k, str) and isinstance(v, CodeType))
+                      if isinstance(k, str) and isinstance(v, bytes))
+
+
+def _code(source: str) -> CodeType:
+    """The compiled code of `source`: from the cache, or compiled (and kept)."""
+    data = _cache.get(source)
+    if data is not None:
+        try:
+            code = marshal.loads(data)
+            if isinstance(code, CodeType):
+                _used[source] = data
+                return code
+        except (EOFError, ValueError, TypeError):
+            pass
+    code = compile(source, "<string>", "exec")  # the name exec itself would give
+    _cache[source] = _used[source] = marshal.dumps(code)
+    _state["new"] = True
+    return code
 
 
 def _exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
     """`exec` as dataclasses calls it, with the compiled code of known text reused."""
-    if not isinstance(source, str):
-        exec(source, globals, locals)
-        return
-    code = _cache.get(source)
-    if code is None:
-        code = compile(source, "<string>", "exec")  # the name exec itself would give
-        _cache[source] = code
-        _state["new"] = True
-    _used[source] = code
-    exec(code, globals, locals)
+    exec(_code(source) if isinstance(source, str) else source, globals, locals)
 
 
 def _save() -> None:

@@ -27,6 +27,9 @@ _DYN = {
 
 @dataclass(frozen=True, slots=True)
 class DynamicInfo:
+    """What the loader reads from a PT_DYNAMIC segment: DT_NEEDED, SONAME, search paths,
+    flags."""
+
     needed: tuple[str, ...]
     soname: str | None = None
     rpath: str | None = None

@@ -18,7 +18,6 @@ never ran, can still be audited.
 
 from __future__ import annotations
 
-import glob
 import os
 import struct
 from collections.abc import Iterator
@@ -71,6 +70,8 @@ class LdCacheError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
+    """One library in /etc/ld.so.cache: its name, path, flags and hwcaps."""
+
     key: str  # the library name looked up (usually a SONAME)
     value: str  # the path ld.so opens
     flags: int
@@ -102,6 +103,8 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class LdCache:
+    """A parsed /etc/ld.so.cache: its layout and entries in the file's order."""
+
     format: str  # "new", "old" or "compat"
     entries: tuple[CacheEntry, ...]
     generator: str | None = None
@@ -252,5 +255,7 @@ def _conf_lines(sysroot: Sysroot, conf: str, depth: int) -> Iterator[str]:
 def _include(sysroot: Sysroot, conf: str, pattern: str, depth: int) -> Iterator[str]:
     if not pattern.startswith("/"):
         pattern = os.path.join(os.path.dirname(conf), pattern)
+    import glob  # only an `include` line needs it: not at every start-up
+
     for host in sorted(glob.glob(sysroot.host(pattern))):
         yield from _conf_lines(sysroot, sysroot.guest(host), depth + 1)

@@ -27,6 +27,9 @@ PROGRAM_KINDS = (DYNAMIC, STATIC, STATIC_PIE)
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
+    """One ELF file as the audit and the loader see it: kind, property notes, interpreter,
+    dynamic section."""
+
     path: str
     file_id: FileId
     e_type: int

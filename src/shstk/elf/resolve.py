@@ -69,6 +69,8 @@ class LoadedObject:
 
 @dataclass(frozen=True, slots=True)
 class MissingObject:
+    """A DT_NEEDED library that ld.so would not find, and who needs it."""
+
     name: str
     needed_by: str  # guest path of the object that needs it
     reason: str = "not found"
@@ -256,6 +258,8 @@ def _is_regular(fd: int) -> bool:
 
 @dataclass
 class _Found:
+    """A library located by the search: its guest path and how it was found."""
+
     guest: str  # canonical guest path
     search_path: str  # guest path as searched
     via: str
@@ -468,6 +472,8 @@ class _ClosureBuilder:
 
 @dataclass
 class _Fatal:
+    """A search that ld.so would end with an error (not merely skip the candidate)."""
+
     reason: str
 
     def with_needer(self, name: str, loader: LoadedObject) -> MissingObject:

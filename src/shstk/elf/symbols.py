@@ -27,6 +27,8 @@ class MappingLike(Protocol):
 
 @dataclass
 class _Symbols:
+    """An ELF file's function symbols sorted by address, and its loadable segments."""
+
     starts: list[int]
     entries: list[tuple[int, int, str]]  # (value, size, name), sorted by value
     segments: list[tuple[int, int, int]]  # (p_offset, p_filesz, p_vaddr) of PT_LOADs

@@ -52,6 +52,9 @@ class _Common(TypedDict):
 
 @dataclass(frozen=True)
 class Verdict:
+    """Whether the loader would enable shadow stacks for a program, and why (or which object
+    prevents it)."""
+
     enabled: bool
     reason: str  # one line, for humans
     control: str = "elf_property"

@@ -16,6 +16,8 @@ CONTROL_VALUES = {"on", "off", "permissive"}  # cpu-tunables.c: anything else is
 
 @dataclass(frozen=True)
 class GlibcInfo:
+    """This machine's glibc: its version and the CET properties of libc and ld.so."""
+
     version: str | None  # "2.36"
     libc_path: str | None
     libc: CetProperties | None

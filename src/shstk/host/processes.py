@@ -16,6 +16,8 @@ from shstk.host.procfs import ThreadFeatures, parse_status, thread_features
 
 @dataclass(frozen=True)
 class ThreadRow:
+    """One thread of `shstk ps`: its ids, name and shadow-stack features."""
+
     pid: int
     tid: int
     comm: str
@@ -24,12 +26,17 @@ class ThreadRow:
 
 @dataclass(frozen=True)
 class Problem:
+    """A process `shstk ps` could not read, and why."""
+
     pid: int
     problem: str
 
 
 @dataclass
 class ProcessScan:
+    """What `shstk ps` found: the threads, the processes it could not read, and how many it
+    looked at."""
+
     rows: list[ThreadRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     processes: int = 0

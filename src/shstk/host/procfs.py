@@ -14,6 +14,8 @@ LOCKED_KEY = "x86_Thread_features_locked"
 
 @dataclass(frozen=True)
 class CpuInfo:
+    """What /proc/cpuinfo says of this machine's CPU, shadow-stack flags included."""
+
     vendor: str | None
     model_name: str | None
     family: int | None

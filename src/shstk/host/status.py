@@ -37,6 +37,8 @@ class Machine:
 
 @dataclass(frozen=True)
 class Fact:
+    """One line of `shstk status`: what was found and what it means for shadow stacks."""
+
     key: str
     label: str
     value: str
@@ -46,6 +48,8 @@ class Fact:
 
 @dataclass(frozen=True)
 class Status:
+    """`shstk status`: the facts and the conclusion drawn from them."""
+
     facts: tuple[Fact, ...]
     kernel_ready: bool  # the kernel would enable a shadow stack on request
     glibc_ready: bool  # glibc would enable it for marked programs

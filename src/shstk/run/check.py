@@ -36,6 +36,8 @@ _LIMIT_LINE = re.compile(r"^shstk: (timeout: |stopped after \d+ instructions)", 
 
 @dataclass(frozen=True)
 class Command:
+    """One command line that `shstk check` runs, and where it was read."""
+
     argv: tuple[str, ...]
     origin: str = ""  # "FILE:LINE" for a command read with -f
 
@@ -79,6 +81,8 @@ class Where:
 
 @dataclass
 class Outcome:
+    """How one command of `shstk check` ended."""
+
     command: Command
     status: str  # PASSED, VIOLATION, FAILED or TIMEOUT
     exit_status: int | None  # of `shstk run` (128 + signal when one killed the guest)

@@ -7,7 +7,6 @@ side by side, the #CP kind in words and the usual causes of that kind.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,8 @@ _md: list[Any] = []  # capstone.Cs, made for the first report (its import is slo
 
 @dataclass
 class Report:
+    """The shadow-stack report of a run, as data (for --json) and as text."""
+
     data: dict[str, Any]
     text: str
 
@@ -203,4 +204,6 @@ def _wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
 
 def to_json(report: Report) -> str:
     """One line of JSON: a run with several reports writes JSON lines."""
+    import json  # here, not at start-up: most runs write no JSON (1 ms of a hello world)
+
     return json.dumps(report.data, sort_keys=True, default=str)

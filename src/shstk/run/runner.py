@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunResult:
+    """How a guest run ended: exit status, wait status, signal, and its reports and events."""
+
     exit_status: int  # what `shstk run` exits with
     wait_status: int
     signal: int = 0
@@ -34,6 +35,13 @@ class RunResult:
     reports: list[Report] = field(default_factory=list)  # every process a fault killed
     events: list[str] = field(default_factory=list)
     dlopen_events: list[str] = field(default_factory=list)
+
+
+def _quote(word: str) -> str:
+    """shlex.quote, imported only for a crash report (not at every start-up)."""
+    import shlex
+
+    return shlex.quote(word)
 
 
 def guest_environment(opts: RunOptions) -> list[bytes]:
@@ -133,9 +141,8 @@ def run(opts: RunOptions,
     status = death.status
     result = RunResult(0, status, events=list(kernel.events),
                        dlopen_events=list(kernel.dlopen_events))
-    program = shlex.quote(opts.program)
     for snap in kernel.crashes:
-        report = build(snap, program if snap.first else shlex.quote(snap.exe))
+        report = build(snap, _quote(opts.program if snap.first else snap.exe))
         result.reports.append(report)
         if snap is death.snapshot:
             result.report = report

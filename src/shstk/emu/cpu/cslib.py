@@ -12,9 +12,9 @@ None is returned when anything differs (the caller then uses the binding).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
-import os
 from dataclasses import dataclass
+
+from shstk.emu.cpu.preload import capstone_library
 
 CS_ARCH_X86 = 3  # capstone 5
 CS_MODE_64 = 1 << 3
@@ -24,6 +24,9 @@ OFF_ADDRESS, OFF_SIZE, OFF_MNEMONIC, OFF_OP_STR = 8, 16, 42, 74
 
 @dataclass
 class CsLib:
+    """capstone's shared library, an open x86-64 handle and the instruction buffer that
+    cs_disasm_iter decodes into."""
+
     lib: ctypes.CDLL
     handle: int  # csh
     insn: int  # a cs_insn from cs_malloc
@@ -39,21 +42,8 @@ class CsLib:
             self.handle = 0
 
 
-def _library_path() -> str | None:
-    try:
-        spec = importlib.util.find_spec("capstone")  # finds, does not import
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        for name in ("libcapstone.so", "libcapstone.so.5"):
-            path = os.path.join(folder, "lib", name)
-            if os.path.exists(path):
-                return path
-    return None
-
-
 def open_x86_64() -> CsLib | None:
-    path = _library_path()
+    path = capstone_library()
     if path is None:
         return None
     try:

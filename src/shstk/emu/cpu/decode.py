@@ -23,6 +23,9 @@ _LEGACY_PREFIXES = frozenset({0x66, 0x67, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x
 
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
+    """What the engines need of one translation block: its size, instruction count, the CALL
+    or RET that ends it, and the CET instructions in it."""
+
     addr: int
     size: int
     kind: int

@@ -860,3 +860,34 @@ int ss_invalid_hook(void *uc, void *user_data) {
 }
 
 void *ss_invalid_hook_ptr(void) { return (void *)&ss_invalid_hook; }
+
+/* --- start-up ------------------------------------------------------------------------ */
+#include <dlfcn.h>
+#include <pthread.h>
+
+/* Mapping and relocating Unicorn's and capstone's libraries is a tenth of a static hello
+ * world's start-up (issue 18). ctypes' dlopen holds the GIL, a thread of this library's
+ * does not: started before Python imports the kernel, it loads them on the other core,
+ * and the later ctypes.CDLL of the same paths finds them loaded (or waits for the dynamic
+ * loader's lock until they are). The handles are kept: the libraries stay loaded, as they
+ * would anyway. `paths` holds NUL-terminated paths, the last followed by another NUL. */
+static void *preload_main(void *paths) {
+    for (const char *p = paths; *p; p += strlen(p) + 1) dlopen(p, RTLD_NOW | RTLD_LOCAL);
+    free(paths);
+    return NULL;
+}
+
+int ss_preload(const char *paths, size_t len) {
+    char *copy = malloc(len + 2);
+    if (!copy) return -1;
+    memcpy(copy, paths, len);
+    copy[len] = copy[len + 1] = 0;
+    pthread_attr_t attr;
+    pthread_t thread;
+    int r = pthread_attr_init(&attr);
+    if (!r) r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!r) r = pthread_create(&thread, &attr, preload_main, copy);
+    pthread_attr_destroy(&attr);
+    if (r) free(copy);
+    return r;
+}

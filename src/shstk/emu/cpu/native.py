@@ -6,12 +6,12 @@ the first time (and not even then when capstone's C library can be used directly
 from __future__ import annotations
 
 import ctypes
-import os
 from typing import TYPE_CHECKING
 
 from shstk.emu.cpu.cslib import OFF_ADDRESS, OFF_MNEMONIC, OFF_OP_STR, OFF_SIZE, CsLib, open_x86_64
 from shstk.emu.cpu.decode import BlockInfo
 from shstk.emu.cpu.interface import Region
+from shstk.emu.cpu.preload import fastpath_library
 from shstk.emu.cpu.regs import REG
 from shstk.emu.cpu.ssbase import (
     HOOK_CFUNC,
@@ -105,16 +105,6 @@ _SEG_BASES = {"fs": REG["fs_base"], "gs": REG["gs_base"]}
 _NATIVE_CET_OPS = {"rdsspq": 1, "rdsspd": 2, "incsspq": 3}
 
 
-def _find_native() -> str | None:
-    """The built extension beside this file (os.path, not pathlib: pathlib's import is
-    a few ms of every start-up)."""
-    here = os.path.dirname(os.path.realpath(__file__))
-    for name in sorted(os.listdir(here)):
-        if name.startswith("_fastpath") and name.endswith(".so"):
-            return os.path.join(here, name)
-    return None
-
-
 _native_lib: ctypes.CDLL | None = None
 
 
@@ -122,7 +112,7 @@ def native_library() -> ctypes.CDLL | None:
     """The compiled fast path, or None when it was not built."""
     global _native_lib
     if _native_lib is None:
-        path = _find_native()
+        path = fastpath_library()
         if path is None:
             return None
         lib = ctypes.CDLL(path)

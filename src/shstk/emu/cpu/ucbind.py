@@ -15,12 +15,11 @@ tests/test_ucbind.py holds the constants and these behaviours to the package.
 from __future__ import annotations
 
 import ctypes
-import os
-import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from shstk.emu.cpu.preload import unicorn_library
 from shstk.emu.cpu.ucconst import (
     UC_CTL_CPU_MODEL,
     UC_CTL_IO_WRITE,
@@ -38,25 +37,9 @@ from shstk.emu.cpu.ucconst import (
     UC_X86_INS_SYSCALL,
 )
 
-_LIB_NAMES = ("libunicorn.so.2", "libunicorn.so")
-
-
-def _library_path() -> str:
-    """The library of the installed `unicorn` package (found on sys.path, as the package
-    itself finally does), LIBUNICORN_PATH first, as the package honours it."""
-    where = os.environ.get("LIBUNICORN_PATH")
-    dirs = ([where] if where else []) + [os.path.join(p or ".", "unicorn", "lib")
-                                          for p in sys.path]
-    for d in dirs:
-        for name in _LIB_NAMES:
-            path = os.path.join(d, name)
-            if os.path.isfile(path):
-                return path
-    return _LIB_NAMES[0]  # the dynamic linker's search, as a last resort
-
 
 def _load() -> ctypes.CDLL:
-    lib = ctypes.CDLL(_library_path())
+    lib = ctypes.CDLL(unicorn_library())
     i32, u32, u64, size_t, ptr = (ctypes.c_int32, ctypes.c_uint32, ctypes.c_uint64,
                                   ctypes.c_size_t, ctypes.c_void_p)
     protos: dict[str, tuple[Any, ...]] = {

@@ -25,6 +25,8 @@ SHADOW_WORDS = 16
 
 @dataclass
 class CrashSnapshot:
+    """The state of a task killed by a signal, for the crash report."""
+
     pid: int
     tid: int
     comm: str

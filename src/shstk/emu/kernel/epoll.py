@@ -31,6 +31,9 @@ _MAX_NEST = 4
 
 @dataclass
 class Item:
+    """One descriptor registered with an epoll instance: the events it waits for and its
+    user data."""
+
     fd: int
     file: OpenFile
     events: int

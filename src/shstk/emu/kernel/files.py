@@ -422,6 +422,8 @@ class SyntheticDir(OpenFile):
 
 @dataclass
 class FdEntry:
+    """A descriptor table slot: the open file and its close-on-exec flag."""
+
     file: OpenFile
     cloexec: bool = False
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Waiter:
+    """A task blocked in FUTEX_WAIT (or a waitv entry) on one futex word."""
+
     task: Task
     bitset: int
     woken: bool = False

@@ -47,6 +47,8 @@ Key = tuple[int, int]
 
 @dataclass
 class Watch:
+    """One inotify watch: descriptor, watched object and event mask."""
+
     wd: int
     key: Key
     mask: int

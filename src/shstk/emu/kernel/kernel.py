@@ -9,11 +9,11 @@ system call or has executed a quantum of translation blocks.
 from __future__ import annotations
 
 import os
-import random
 import resource
 import select
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shstk.abi import errno as E
 from shstk.abi import resource as R
@@ -46,6 +46,9 @@ from shstk.emu.kernel.task import (
 from shstk.emu.kernel.vfs import Vfs
 from shstk.options import RunOptions
 
+if TYPE_CHECKING:
+    from random import Random
+
 NS_PER_INSN = 1  # virtual time: one nanosecond per guest instruction
 VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 
@@ -65,7 +68,7 @@ class Kernel:
         self.tasks: dict[int, Task] = {}
         self._next_pid = 1000
         self.ncpus = opts.ncpus
-        self.rng = random.Random(opts.seed) if opts.seed is not None else None
+        self.rng = _seeded_rng(opts.seed) if opts.seed is not None else None
         self.strace = opts.trace_stream
         self.frames = SignalFrames(self)
         self.signals = SignalOps(self)
@@ -470,6 +473,14 @@ class Kernel:
     # --- misc used by several families --------------------------------------------------------
     def rlimit_stack(self, t: Task) -> int:
         return t.proc.rlimits[R.RLIMIT_STACK][0]
+
+
+def _seeded_rng(seed: int) -> Random:
+    """--seed's generator for the guest's random bytes (random is imported only then: it
+    was a millisecond of every start-up)."""
+    from random import Random
+
+    return Random(seed)
 
 
 def _host_stack_limit() -> int:

@@ -51,6 +51,8 @@ PATH_MAX = 4096
 
 @dataclass
 class Phdr:
+    """One program header of the ELF file being loaded."""
+
     type: int
     flags: int
     offset: int

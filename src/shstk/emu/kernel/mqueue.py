@@ -30,6 +30,8 @@ SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 
 @dataclass
 class Notify:
+    """A process's mq_notify registration: how to tell it that a message arrived."""
+
     proc: Process
     notify: int
     signo: int
@@ -38,6 +40,8 @@ class Notify:
 
 @dataclass(eq=False)
 class Queue:
+    """A POSIX message queue: its attributes, owner, messages and waiters."""
+
     name: str
     maxmsg: int
     msgsize: int

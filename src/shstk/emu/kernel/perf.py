@@ -59,6 +59,8 @@ TRAMPOLINE_SYSCALL = 11  # offset of the SYSCALL instruction
 
 @dataclass(eq=False)
 class _Return:
+    """A return address a uretprobe replaced, to be restored when the function returns."""
+
     orig: int  # the hijacked return address
     sp: int  # RSP at the hijack (the return address slot)
     events: list[PerfEvent]

@@ -43,6 +43,8 @@ class _Free:
 
 @dataclass
 class _Chunk:
+    """One host allocation backing a range of physical guest memory."""
+
     phys: int
     size: int
     host: int

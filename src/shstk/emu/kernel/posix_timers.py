@@ -23,6 +23,8 @@ TIMER_MAX = 1 << 20
 
 @dataclass
 class PosixTimer:
+    """A timer_create timer: its clock, how it notifies, and when it next fires."""
+
     tid: int
     proc: Process
     clock: int

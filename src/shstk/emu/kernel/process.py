@@ -28,6 +28,8 @@ NAMESPACE_FLAGS = (C.CLONE_NEWNS | C.CLONE_NEWCGROUP | C.CLONE_NEWUTS | C.CLONE_
 
 @dataclass
 class CloneArgs:
+    """clone/clone3/fork/vfork arguments in clone3's terms."""
+
     flags: int
     stack: int = 0  # the child's RSP (clone3: stack + stack_size)
     stack_size: int = 0

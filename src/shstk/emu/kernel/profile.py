@@ -10,6 +10,9 @@ from shstk.errors import UsageError
 
 @dataclass(frozen=True)
 class Profile:
+    """A kernel the emulator behaves as: its configuration and the shadow-stack behaviours
+    that differ between versions."""
+
     name: str
     description: str
     kconfig: bool = True  # CONFIG_X86_USER_SHADOW_STACK built in

@@ -32,6 +32,8 @@ def sigbit(sig: int) -> int:
 
 @dataclass
 class SigInfo:
+    """A queued signal's siginfo_t fields."""
+
     signo: int
     code: int = S.SI_USER
     errno: int = 0

@@ -29,6 +29,8 @@ S_IFSOCK = 0o140000
 
 @dataclass
 class Msg:
+    """One message in a socket's queue, with its sender, passed descriptors and credentials."""
+
     data: bytes
     addr: tuple[object, ...] | None = None  # sender's address (datagrams)
     rights: list[OpenFile] = field(default_factory=list)

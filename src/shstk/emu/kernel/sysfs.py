@@ -10,7 +10,6 @@ Anything else under /sys does not exist (ENOENT), as on a kernel without it.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,8 @@ UPROBE_RETPROBE_BIT = 0
 
 
 def _ino(path: str) -> int:
+    import zlib  # only /sys lookups need it: not at every start-up
+
     return 0x5F000000 + (zlib.crc32(path.encode()) & 0xFFFFFF)
 
 

@@ -38,6 +38,8 @@ SHM_LOCKED = 0o2000
 
 @dataclass
 class Perm:
+    """struct ipc_perm of a System V IPC object."""
+
     key: int
     uid: int
     gid: int
@@ -171,6 +173,8 @@ class SemSet(IpcObject):
 # --- message queues -------------------------------------------------------------------
 @dataclass
 class Message:
+    """One message of a System V message queue."""
+
     mtype: int
     data: bytes
 

@@ -57,6 +57,8 @@ class ShstkThread:
 
 @dataclass
 class SigAction:
+    """One signal's disposition, as rt_sigaction sets it."""
+
     handler: int = S.SIG_DFL
     flags: int = 0
     restorer: int = 0
@@ -301,6 +303,8 @@ class Task:
 
 @dataclass
 class Credentials:
+    """A process's user and group IDs and supplementary groups."""
+
     uid: int = 0
     gid: int = 0
     groups: list[int] = field(default_factory=list)

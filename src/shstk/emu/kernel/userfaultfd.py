@@ -66,6 +66,8 @@ MSG_SIZE = 32
 
 @dataclass
 class _Fault:
+    """A page fault waiting for a userfaultfd reader to resolve it."""
+
     addr: int  # page address
     write: bool
     tid: int

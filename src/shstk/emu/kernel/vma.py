@@ -182,6 +182,8 @@ class FileRef:
 
 @dataclass(eq=False)
 class Vma:
+    """One virtual memory area of a process: range, VM_* flags, and what backs it."""
+
     start: int
     end: int
     flags: int  # VM_*

@@ -89,6 +89,9 @@ class Obj:
 
 @dataclass
 class Pending:
+    """What a file-system call is about to change (noted by `before`), turned into inotify
+    events by `after` once the call succeeded."""
+
     kind: str
     objs: list[Obj] = field(default_factory=list)
     extra: int = 0

@@ -58,6 +58,9 @@ def families(*names: str) -> tuple[Family, ...]:
 
 @dataclass(frozen=True)
 class Syscall:
+    """One row of the system-call table: number, name, handler, argument kinds and restart
+    behaviour."""
+
     nr: int
     name: str
     handler: Handler | None

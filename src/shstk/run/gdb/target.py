@@ -19,6 +19,8 @@ X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fo
 
 @dataclass(frozen=True)
 class Reg:
+    """One register of the target description gdb is given."""
+
     name: str
     bits: int
     type: str
