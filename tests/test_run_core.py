@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -651,3 +652,15 @@ def test_malformed_options_are_usage_errors(args, corpus):
     assert proc.stdout == b""
     assert err.splitlines()[-1].startswith("shstk run: error: argument "), err
     assert "Traceback" not in err
+
+
+def test_exit_removes_the_private_dev_shm_and_loses_no_output(core):
+    # `shstk` leaves without the interpreter's teardown (cli.entry): what must happen at
+    # exit still does. A shared-memory object left by the guest lives in the run's
+    # private /dev/shm directory, which must be gone once shstk has exited.
+    name = f"shstk-exit-test-{os.getpid()}-{time.monotonic_ns()}"
+    r = run_guest(core("shm_exit"), f"/{name}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (b"x" * 63 + b"\n") * 4096
+    bases = ("/dev/shm", tempfile.gettempdir())  # where vfs.py makes the directory
+    assert [p for base in bases for p in Path(base).glob(f"shstk-shm-*/shm/{name}")] == []

@@ -1,3 +1,3 @@
-from shstk.cli import main
+from shstk.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -24,7 +24,7 @@ tunable is not consulted there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from shstk.abi import elf as E
 from shstk.elf.objects import DYNAMIC, LIBRARY, STATIC, STATIC_PIE
@@ -41,13 +41,16 @@ MISSING = "missing"
 INELIGIBLE = "ineligible"
 
 
-class _Common(TypedDict):
-    """What every verdict of one closure shares."""
+if TYPE_CHECKING:
+    class _Common(TypedDict):
+        """What every verdict of one closure shares."""
 
-    control: str
-    blockers: tuple[LoadedObject, ...]
-    missing: tuple[MissingObject, ...]
-    exe_marked: bool
+        control: str
+        blockers: tuple[LoadedObject, ...]
+        missing: tuple[MissingObject, ...]
+        exe_marked: bool
+else:
+    _Common = dict  # creating a TypedDict at run time was a millisecond of every start-up
 
 
 @dataclass(frozen=True)

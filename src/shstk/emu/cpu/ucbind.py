@@ -127,7 +127,8 @@ class Context:
         ctx = ctypes.c_void_p()
         _check(lib.uc_context_alloc(uch, ctypes.byref(ctx)))
         self.handle = ctx
-        weakref.finalize(self, lib.uc_context_free, ctx.value or 0)
+        # not at exit: the process's memory goes with it (as the engine's, below)
+        weakref.finalize(self, lib.uc_context_free, ctx.value or 0).atexit = False
 
 
 class Uc:
@@ -139,7 +140,9 @@ class Uc:
         self._uch = uch
         self._callbacks: dict[int, Any] = {}  # hook handle -> its C callback, kept alive
         self._hook_exception: BaseException | None = None
-        weakref.finalize(self, _close, uch.value or 0)
+        # not at exit: closing every engine of a run (its translation buffers, its
+        # memory map) only gives back memory that the process's exit gives back anyway
+        weakref.finalize(self, _close, uch.value or 0).atexit = False
 
     # --- running --------------------------------------------------------------------
     def emu_start(self, begin: int, until: int, timeout: int = 0, count: int = 0) -> None:
