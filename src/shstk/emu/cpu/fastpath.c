@@ -501,12 +501,23 @@ int ss_tlb_fill(void *uc, uint64_t vaddr, int type, uc_tlb_entry *e, void *user_
 
 void *ss_tlb_fill_ptr(void) { return (void *)&ss_tlb_fill; }
 
+/* The rare paths of the hooks below are out of line (COLD): the common path of the block
+ * hook, which runs once per executed block, is then a leaf function that saves no
+ * registers (issue 18: that was a quarter of the hook's instructions). */
+#define COLD __attribute__((noinline, cold))
+
+static ss_region *search_region(ss_cpu *c, uint64_t addr);
+
 /* The shadow-stack VMA holding [addr, addr+8), or NULL. */
-static ss_region *find_region(ss_cpu *c, uint64_t addr) {
+static inline ss_region *find_region(ss_cpu *c, uint64_t addr) {
     if (c->last_region < c->nregions) {
         ss_region *r = &c->regions[c->last_region];
         if (addr >= r->start && addr + 8 <= r->end) return r;
     }
+    return search_region(c, addr);
+}
+
+static COLD ss_region *search_region(ss_cpu *c, uint64_t addr) {
     uint64_t lo = 0, hi = c->nregions;
     while (lo < hi) {
         uint64_t mid = (lo + hi) / 2;
@@ -524,7 +535,7 @@ static ss_region *find_region(ss_cpu *c, uint64_t addr) {
 
 /* A shadow-stack access needs a shadow-stack page that is writable (VM_WRITE),
  * reads included: Linux treats every shadow-stack fault as a write fault. */
-static uint64_t *ss_slot(ss_cpu *c, uint64_t addr) {
+static inline uint64_t *ss_slot(ss_cpu *c, uint64_t addr) {
     ss_region *r = find_region(c, addr);
     if (!r || !(r->flags & SSR_WRITABLE)) return NULL;
     return (uint64_t *)(uintptr_t)(r->host + (addr - r->start));
@@ -557,42 +568,52 @@ static void stop_with(ss_cpu *c, void *uc, uint64_t ev) {
     c->emu_stop(uc);
 }
 
+/* The CALL's shadow-stack push faulted (not a writable shadow-stack page). */
+static COLD void call_push_fault(ss_cpu *c, void *uc) {
+    c->event_code = 0;
+    c->event_addr = c->ssp - 8;
+    c->event_rip = c->pending_insn;
+    c->event_write = 1;
+    rewind_call(c, uc);
+    stop_with(c, uc, EV_SSFAULT);
+}
+
+/* The RET's shadow-stack read faulted (slot NULL), or the addresses differ: #CP. */
+static COLD void ret_fault(ss_cpu *c, void *uc, const uint64_t *slot, uint64_t target) {
+    if (!slot) {
+        c->event_code = 0;
+        c->event_addr = c->ssp;
+        c->event_rip = c->pending_addr;
+        c->event_write = 0;
+        rewind_ret(c, uc);
+        stop_with(c, uc, EV_SSFAULT);
+        return;
+    }
+    c->event_code = 1; /* near ret */
+    c->event_addr = 0;
+    c->event_rip = c->pending_addr;
+    c->event_expected = *slot;
+    c->event_actual = target;
+    rewind_ret(c, uc);
+    stop_with(c, uc, EV_CP);
+}
+
 /* Complete the CALL or RET that ended the previous block; 0 if it faulted. */
 static inline int resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     uint64_t kind = c->pending;
     c->pending = K_NONE;
     if (kind == K_CALL) {
         uint64_t *slot = ss_slot(c, c->ssp - 8);
-        if (!slot) {
-            c->event_code = 0;
-            c->event_addr = c->ssp - 8;
-            c->event_rip = c->pending_insn;
-            c->event_write = 1;
-            rewind_call(c, uc);
-            stop_with(c, uc, EV_SSFAULT);
+        if (__builtin_expect(!slot, 0)) {
+            call_push_fault(c, uc);
             return 0;
         }
         *slot = c->pending_addr;
         c->ssp -= 8;
     } else if (kind == K_RET) {
         uint64_t *slot = ss_slot(c, c->ssp);
-        if (!slot) {
-            c->event_code = 0;
-            c->event_addr = c->ssp;
-            c->event_rip = c->pending_addr;
-            c->event_write = 0;
-            rewind_ret(c, uc);
-            stop_with(c, uc, EV_SSFAULT);
-            return 0;
-        }
-        if (*slot != target) {
-            c->event_code = 1; /* near ret */
-            c->event_addr = 0;
-            c->event_rip = c->pending_addr;
-            c->event_expected = *slot;
-            c->event_actual = target;
-            rewind_ret(c, uc);
-            stop_with(c, uc, EV_CP);
+        if (__builtin_expect(!slot || *slot != target, 0)) {
+            ret_fault(c, uc, slot, target);
             return 0;
         }
         c->ssp += 8;
@@ -677,18 +698,30 @@ int ss_resolve_pending(ss_cpu *c, void *uc, uint64_t target) {
     return resolve_pending(c, uc, target);
 }
 
-/* UC_HOOK_BLOCK callback. */
-void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
-    ss_cpu *c = (ss_cpu *)user_data;
-    if (c->pending && !resolve_pending(c, uc, addr)) return;
-    c->blocks++;
-    if (c->budget && c->blocks >= c->budget) {
-        c->blocks--; /* the block did not run; it will be counted when it does */
-        stop_with(c, uc, EV_BUDGET);
-        return;
+/* The block's quantum is used up: stop at its start (it did not run; it is counted
+ * when it does). */
+static COLD void budget_spent(ss_cpu *c, void *uc) {
+    c->blocks--;
+    stop_with(c, uc, EV_BUDGET);
+}
+
+/* The block starts to run: count it, and note the CALL or RET that ends it. */
+static inline void enter_block(ss_cpu *c, uint64_t addr, uint32_t size, const ss_block *b) {
+    c->insns += b->ninsns;
+    if (!(c->cet & CET_SHSTK_EN) || b->kind == K_NONE) return;
+    c->pending = b->kind;
+    if (b->kind == K_CALL) {
+        c->pending_addr = addr + size;
+        c->pending_insn = b->last;
+    } else {
+        c->pending_addr = b->last;
+        c->pending_imm = b->ret_imm;
     }
-    ss_block *b = l0_slot(c, addr);
-    if (b->addr == addr && b->size == size) goto found;
+}
+
+/* The block is not in the direct-mapped copy `b`: from the table, or decoded now. */
+static COLD void enter_missed_block(ss_cpu *c, void *uc, uint64_t addr, uint32_t size,
+                                    ss_block *b) {
     ss_block *full = cache_find(c, addr);
     if (!full->addr || full->size != size) {
         int r = native_decode(c, addr, size) ? DECODE_OK : c->decode(c, addr, size);
@@ -707,17 +740,24 @@ void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
         if (!full->addr) return;
     }
     *b = *full;
-found:
-    c->insns += b->ninsns;
-    if (!(c->cet & CET_SHSTK_EN) || b->kind == K_NONE) return;
-    c->pending = b->kind;
-    if (b->kind == K_CALL) {
-        c->pending_addr = addr + size;
-        c->pending_insn = b->last;
-    } else {
-        c->pending_addr = b->last;
-        c->pending_imm = b->ret_imm;
+    enter_block(c, addr, size, b);
+}
+
+/* UC_HOOK_BLOCK callback. */
+void ss_block_hook(void *uc, uint64_t addr, uint32_t size, void *user_data) {
+    ss_cpu *c = (ss_cpu *)user_data;
+    if (c->pending && !resolve_pending(c, uc, addr)) return;
+    c->blocks++;
+    if (__builtin_expect(c->budget && c->blocks >= c->budget, 0)) {
+        budget_spent(c, uc);
+        return;
     }
+    ss_block *b = l0_slot(c, addr);
+    if (__builtin_expect(b->addr != addr || b->size != size, 0)) {
+        enter_missed_block(c, uc, addr, size, b);
+        return;
+    }
+    enter_block(c, addr, size, b);
 }
 
 /* Address of the hook, for uc_hook_add through ctypes. */
