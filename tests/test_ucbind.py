@@ -4,6 +4,9 @@ rule that an exception in a Python hook stops the run and comes out of emu_start
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import unicorn
 from unicorn import unicorn_const, x86_const
@@ -113,3 +116,33 @@ def test_contexts_hook_removal_and_translation_cache() -> None:
     uc.ctl_remove_cache(CODE, CODE + 0x1000)
     uc.emu_start(CODE, CODE + 3)
     assert uc.reg_read(UC_X86_REG_RBX) == 0
+
+
+_PRELOAD = """
+import os, sys, time
+from shstk.emu.cpu import preload
+paths = [os.path.realpath(preload.unicorn_library()), os.path.realpath(preload.capstone_library())]
+def mapped():
+    with open("/proc/self/maps") as f:
+        return {line.split()[-1] for line in f if line.rstrip().endswith(".so") or ".so." in line}
+assert not set(paths) & mapped()
+preload.start()
+deadline = time.monotonic() + 20
+while not set(paths) <= mapped() and time.monotonic() < deadline:
+    time.sleep(0.005)
+print("loaded" if set(paths) <= mapped() else "not loaded")
+from shstk.emu.cpu import cslib, ucbind, ucconst  # the same files: no second copy
+cs = cslib.open_x86_64()
+uc = ucbind.Uc(ucconst.UC_ARCH_X86, ucconst.UC_MODE_64)
+with open("/proc/self/maps") as f:
+    code = [line.split()[-1] for line in f if "x" in line.split()[1]]
+print(*(code.count(p) for p in paths), cs is not None)
+"""
+
+
+def test_the_engine_libraries_load_on_another_thread_and_are_reused() -> None:
+    # preload.start (shstk run's start-up) loads Unicorn's and capstone's libraries on a
+    # thread of the fast path while Python imports; the later loads find them
+    out = subprocess.run([sys.executable, "-c", _PRELOAD], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["loaded", "1", "1", "True"]  # one executable mapping of each
