@@ -72,7 +72,9 @@ class FakeEngine:
     def rip(self, value: int) -> None:
         self.regs["rip"] = value & MASK64
 
-    def syscall_args(self) -> list[int]:
+    def enter_syscall(self) -> list[int]:
+        self.regs["rcx"] = (self.regs["rip"] + 2) & MASK64
+        self.regs["r11"] = self.regs["eflags"]
         return [self.regs[r] for r in SYSCALL_REGS]
 
     def dump_regs(self) -> RegDump:

@@ -75,7 +75,7 @@ class Cpu:
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
         self.uc.ctl_set_tlb_mode(X.UC_TLB_VIRTUAL)
-        self._regs = FastRegs(self.uc._uch, SYSCALL_REGS)
+        self._regs = FastRegs(self.uc._uch, (*SYSCALL_REGS, RIP, REG["eflags"]))
         self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
         self._fault: CpuFault | None = None
@@ -105,8 +105,11 @@ class Cpu:
     def rip(self, value: int) -> None:
         self._regs.write(RIP, value)
 
-    def syscall_args(self) -> list[int]:
-        return self._regs.read_batch()
+    def enter_syscall(self) -> list[int]:
+        regs = self._regs
+        values = regs.read_batch()  # the number, six arguments, RIP, RFLAGS: one call
+        regs.write_two(REG["rcx"], values[7] + 2, REG["r11"], values[8])
+        return values[:7]
 
     def dump_regs(self) -> RegDump:
         """The full user register state (for fork, frames and ptrace)."""

@@ -26,6 +26,7 @@ _u64 = ctypes.c_uint64
 _read = uclib.uc_reg_read
 _write = uclib.uc_reg_write
 _read_batch = uclib.uc_reg_read_batch
+_write_batch = uclib.uc_reg_write_batch
 
 
 class FastRegs:
@@ -45,6 +46,10 @@ class FastRegs:
         self._vals = (_u64 * n)()
         self._ptrs = (ctypes.c_void_p * n)(
             *(ctypes.addressof(self._vals) + 8 * i for i in range(n)))
+        self._two_ids = (ctypes.c_int * 2)()
+        self._two_vals = (_u64 * 2)()
+        self._two_ptrs = (ctypes.c_void_p * 2)(
+            ctypes.addressof(self._two_vals), ctypes.addressof(self._two_vals) + 8)
 
     def read(self, reg_id: int) -> int:
         val = self._val
@@ -57,6 +62,15 @@ class FastRegs:
     def write(self, reg_id: int, value: int) -> None:
         self._wval.value = value
         status = _write(self._uch, reg_id, self._wref)
+        if status != UC_ERR_OK:
+            raise UcError(status)
+
+    def write_two(self, first: int, first_value: int, second: int, second_value: int) -> None:
+        """Two 64-bit registers in one call."""
+        ids, vals = self._two_ids, self._two_vals
+        ids[0], ids[1] = first, second
+        vals[0], vals[1] = first_value, second_value
+        status = _write_batch(self._uch, ids, self._two_ptrs, 2)
         if status != UC_ERR_OK:
             raise UcError(status)
 
@@ -77,7 +91,7 @@ class FastRegs:
             raise UcError(status)
 
     def read_batch(self) -> list[int]:
-        """The registers named at construction (the syscall number and arguments)."""
+        """The registers named at construction (the syscall number and arguments, ...)."""
         vals = self._vals
         ctypes.memset(vals, 0, 8 * self._n)
         status = _read_batch(self._uch, self._ids, self._ptrs, self._n)

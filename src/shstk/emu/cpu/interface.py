@@ -78,8 +78,9 @@ class Engine(Protocol):
     @rip.setter
     def rip(self, value: int) -> None: ...
 
-    def syscall_args(self) -> list[int]:
-        """rax (the number), then rdi, rsi, rdx, r10, r8, r9."""
+    def enter_syscall(self) -> list[int]:
+        """What the SYSCALL instruction did (RCX = the next instruction, R11 = RFLAGS),
+        then rax (the number), rdi, rsi, rdx, r10, r8, r9."""
         ...
 
     def dump_regs(self) -> RegDump:
@@ -188,7 +189,7 @@ class DebugControl(Protocol):
         ...
 
 
-ENGINE_METHODS = ("reg", "set_reg", "syscall_args", "dump_regs", "load_regs", "gprs",
+ENGINE_METHODS = ("reg", "set_reg", "enter_syscall", "dump_regs", "load_regs", "gprs",
                   "save_context", "restore_context", "save_thread", "load_thread", "run",
                   "request_stop", "cpuid", "map_physical", "attach_mm", "vma_set", "vma_del",
                   "add_region", "remove_region", "flush_tlb", "invalidate_code", "set_probe",

@@ -53,6 +53,7 @@ def _load() -> ctypes.CDLL:
         "uc_reg_read": (i32, ptr, i32, ptr),
         "uc_reg_write": (i32, ptr, i32, ptr),
         "uc_reg_read_batch": (i32, ptr, ctypes.POINTER(i32), ctypes.POINTER(ptr), i32),
+        "uc_reg_write_batch": (i32, ptr, ctypes.POINTER(i32), ctypes.POINTER(ptr), i32),
         "uc_mem_map": (i32, ptr, u64, u64, u32),
         "uc_mem_map_ptr": (i32, ptr, u64, u64, u32, ptr),
         "uc_mem_write": (i32, ptr, u64, ctypes.c_char_p, u64),

@@ -28,12 +28,8 @@ MASK64 = (1 << 64) - 1
 
 
 def dispatch(k: Kernel, t: Task, cpu: Engine) -> None:
-    args = cpu.syscall_args()
+    args = cpu.enter_syscall()  # with RCX and R11 as SYSCALL leaves them
     nr = args[0]
-    rip = cpu.rip
-    # SYSCALL leaves the return address in RCX and RFLAGS in R11, as the hardware does
-    cpu.set_reg("rcx", rip + 2)
-    cpu.set_reg("r11", cpu.reg("eflags"))
     entry = TABLE.get(nr)
     if entry is None or entry.handler is None:
         error = -(entry.errno if entry is not None else E.ENOSYS)
