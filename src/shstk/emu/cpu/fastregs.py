@@ -11,8 +11,8 @@ pair: a new thread, a fork and every signal frame move all 24 of them.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from shstk.emu.cpu.interface import RegDump
 from shstk.emu.cpu.regs import FP, XMM
@@ -21,12 +21,22 @@ from shstk.emu.cpu.ucbind import lib as uclib
 from shstk.emu.cpu.ucconst import UC_ERR_OK
 
 MASK64 = (1 << 64) - 1
+_TWO = ctypes.c_int(2)
 
 _u64 = ctypes.c_uint64
-_read = uclib.uc_reg_read
-_write = uclib.uc_reg_write
-_read_batch = uclib.uc_reg_read_batch
-_write_batch = uclib.uc_reg_write_batch
+
+
+def _unchecked(fn: Any) -> Callable[..., int]:
+    """`fn` called without argument types: every argument below is already a ctypes
+    object (or a register id, a C int), and checking and converting them through
+    argtypes was a third of each call (a system call makes three)."""
+    return ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.cast(fn, ctypes.c_void_p).value or 0)
+
+
+_read = _unchecked(uclib.uc_reg_read)
+_write = _unchecked(uclib.uc_reg_write)
+_read_batch = _unchecked(uclib.uc_reg_read_batch)
+_write_batch = _unchecked(uclib.uc_reg_write_batch)
 
 
 class FastRegs:
@@ -42,6 +52,7 @@ class FastRegs:
         self._pair_ref = ctypes.byref(self._pair)
         n = len(batch)
         self._n = n
+        self._cn = ctypes.c_int(n)
         self._ids = (ctypes.c_int * n)(*batch)
         self._vals = (_u64 * n)()
         self._ptrs = (ctypes.c_void_p * n)(
@@ -70,7 +81,7 @@ class FastRegs:
         ids, vals = self._two_ids, self._two_vals
         ids[0], ids[1] = first, second
         vals[0], vals[1] = first_value, second_value
-        status = _write_batch(self._uch, ids, self._two_ptrs, 2)
+        status = _write_batch(self._uch, ids, self._two_ptrs, _TWO)
         if status != UC_ERR_OK:
             raise UcError(status)
 
@@ -94,7 +105,7 @@ class FastRegs:
         """The registers named at construction (the syscall number and arguments, ...)."""
         vals = self._vals
         ctypes.memset(vals, 0, 8 * self._n)
-        status = _read_batch(self._uch, self._ids, self._ptrs, self._n)
+        status = _read_batch(self._uch, self._ids, self._ptrs, self._cn)
         if status != UC_ERR_OK:
             raise UcError(status)
         return list(vals)
