@@ -55,6 +55,10 @@ class FastRegs:
         self._cn = ctypes.c_int(n)
         self._ids = (ctypes.c_int * n)(*batch)
         self._vals = (_u64 * n)()
+        # the same memory as bytes (zeroed by a copy, not a ctypes call) and as integers
+        self._bytes = memoryview(self._vals).cast("B")
+        self._quads = self._bytes.cast("Q")
+        self._zeros = bytes(8 * n)
         self._ptrs = (ctypes.c_void_p * n)(
             *(ctypes.addressof(self._vals) + 8 * i for i in range(n)))
         self._two_ids = (ctypes.c_int * 2)()
@@ -103,12 +107,11 @@ class FastRegs:
 
     def read_batch(self) -> list[int]:
         """The registers named at construction (the syscall number and arguments, ...)."""
-        vals = self._vals
-        ctypes.memset(vals, 0, 8 * self._n)
+        self._bytes[:] = self._zeros  # narrower registers write only their low bytes
         status = _read_batch(self._uch, self._ids, self._ptrs, self._cn)
         if status != UC_ERR_OK:
             raise UcError(status)
-        return list(vals)
+        return self._quads.tolist()
 
 
 def dump_registers(fast: FastRegs, named: Mapping[str, int]) -> RegDump:
