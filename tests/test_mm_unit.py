@@ -331,3 +331,25 @@ def test_physical_memory_first_fit_and_coalescing(seed: int) -> None:
                    for ch in pm.chunks)
     finally:
         pm.close()
+
+
+@pytest.mark.parametrize("length", [0, 1, 255, 256, 257, 300, 4095, 4096, 4097, 5000])
+@pytest.mark.parametrize("start", [0, PAGE - 300, PAGE - 1, 3 * PAGE - 100])
+def test_read_cstring_across_areas(mm, length, start):
+    # two areas side by side (different protections, so two VMAs), the string anywhere
+    # in them: what copy_from_user of a path gives (ENAMETOOLONG when no NUL is found in
+    # limit + 1 bytes, EFAULT when the memory ends first)
+    mm.map_anonymous(BASE, PAGE, RW)
+    mm.map_anonymous(BASE + PAGE, 2 * PAGE, M.PROT_READ)
+    assert len(mm.vmas) == 2
+    text = bytes(b"abcdefghij"[i % 10] for i in range(length))
+    room = 3 * PAGE - start
+    data = (text + b"\0")[:room]
+    mm.write(BASE + start, data, force=True)
+    limit = 4096
+    if len(text) < room and len(text) <= limit:
+        assert mm.read_cstring(BASE + start, limit) == text
+    elif len(text) > limit and start + limit + 1 <= 3 * PAGE:
+        assert errno_of(mm.read_cstring, BASE + start, limit) == E.ENAMETOOLONG
+    else:
+        assert errno_of(mm.read_cstring, BASE + start, limit) == E.EFAULT

@@ -439,13 +439,14 @@ class AddressSpace(UnmappedArea):
         """A NUL-terminated string (ENAMETOOLONG past `limit`, EFAULT on a bad pointer)."""
         out = bytearray()
         pos = addr
+        step = 256  # most strings are short: copy that much first, not `limit` bytes
         while True:
             v = self.find(pos)
             if v is None or not v.flags & (VM_READ | VM_EXEC | VM_WRITE):
                 raise KernelError(E.EFAULT)
             view = v.view()
             off = pos - v.start
-            chunk_end = min(v.size, off + (limit + 1 - len(out)))
+            chunk_end = min(v.size, off + min(step, limit + 1 - len(out)))
             chunk = bytes(view[off:chunk_end])
             nul = chunk.find(b"\0")
             if nul >= 0:
@@ -454,7 +455,8 @@ class AddressSpace(UnmappedArea):
             out += chunk
             if len(out) > limit:
                 raise KernelError(E.ENAMETOOLONG)
-            pos = v.end
+            pos = v.start + chunk_end
+            step = limit + 1
 
     def read_code(self, addr: int, size: int) -> bytes:
         """Instruction bytes for the decoder (what is mapped, never faulting)."""
