@@ -63,6 +63,12 @@ class Node:
     device: Device | None = None  # an emulated character device (devices.py)
 
 
+def _components(path: str) -> list[str]:
+    """The names of a path to walk: empty names (`//`, a trailing `/`) and `.` name no
+    step of the walk, so they are left out (`..` is one)."""
+    return [c for c in path.split("/") if c and c != "."]
+
+
 def _object_host_fd(obj: object) -> int:
     """The host descriptor of an open host file or directory (-1: another object)."""
     fd = getattr(obj, "fd", -1)
@@ -155,21 +161,19 @@ class Vfs:
             raise KernelError(E.ENOENT)
         if len(path) >= 4096:
             raise KernelError(E.ENAMETOOLONG)
-        todo = path.split("/")
+        todo = _components(path)
         done: list[str] = [] if path.startswith("/") else [c for c in cwd.split("/") if c]
         links = 0
         trailing_slash = path.endswith("/") and path.strip("/") != ""
         while todo:
             comp = todo.pop(0)
-            if comp in ("", "."):
-                continue
             if comp == "..":
                 if done:
                     done.pop()
                 continue
             if len(comp) > 255:
                 raise KernelError(E.ENAMETOOLONG)
-            last = not any(c not in ("", ".") for c in todo)
+            last = not todo
             cand = [*done, comp]
             if len(cand) == 2 and cand[0] == "dev":
                 if cand[1] in DEVICES:
@@ -183,7 +187,7 @@ class Vfs:
                     links += 1
                     if links > MAXSYMLINKS:
                         raise KernelError(E.ELOOP)
-                    todo = target.split("/") + todo
+                    todo = _components(target) + todo
                     done = []
                     continue
             lookup = self.synthetic.get(cand[0])
@@ -208,14 +212,14 @@ class Vfs:
                         now = self.current_guest_path(obj_fd)
                         if now is None:
                             raise KernelError(E.ENOENT)  # outside the guest's tree
-                        todo = now.split("/") + todo
+                        todo = _components(now) + todo
                         done = []
                         continue
                     if not entry.target.startswith("/"):
                         if last:
                             return Node("/" + "/".join(cand), None, entry)
                         raise KernelError(E.ENOENT)
-                    todo = entry.target.split("/") + todo
+                    todo = _components(entry.target) + todo
                     done = []
                     continue
                 if not last and entry.kind == "file":
@@ -250,7 +254,7 @@ class Vfs:
                 target = os.readlink(host)
                 if target.startswith("/"):
                     done = []
-                todo = target.split("/") + todo
+                todo = _components(target) + todo
                 continue
             if not last and not st.S_ISDIR(lst.st_mode):
                 raise KernelError(E.ENOTDIR)
