@@ -51,7 +51,6 @@ class FastRegs:
         self._pair = (_u64 * 2)()
         self._pair_ref = ctypes.byref(self._pair)
         n = len(batch)
-        self._n = n
         self._cn = ctypes.c_int(n)
         self._ids = (ctypes.c_int * n)(*batch)
         self._vals = (_u64 * n)()
