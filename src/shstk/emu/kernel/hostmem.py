@@ -23,17 +23,17 @@ def _load_libc() -> ctypes.CDLL:
         return ctypes.CDLL(find_library("c"), use_errno=True)
 
 
-_libc = _load_libc()
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+libc = _load_libc()
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                        ctypes.c_int, ctypes.c_long]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.mremap.restype = ctypes.c_void_p
-_libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+libc.mremap.restype = ctypes.c_void_p
+libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
                          ctypes.c_void_p]
-_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
 
 PROT_READ = 1
 PROT_WRITE = 2
@@ -65,20 +65,20 @@ PROT_NONE = 0
 
 def reserve(size: int) -> int:
     """Address space only: PROT_NONE, nothing committed."""
-    return _check(_libc.mmap(None, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    return _check(libc.mmap(None, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                              -1, 0), "mmap (reservation)")
 
 
 def reserve_at(addr: int, size: int) -> None:
     """Drop whatever is mapped at [addr, addr+size) and keep the range reserved."""
-    _check(_libc.mmap(addr, size, PROT_NONE,
+    _check(libc.mmap(addr, size, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0),
            "mmap (release)")
 
 
 def map_anonymous_at(addr: int, size: int) -> None:
     """Fresh zeroed private memory at `addr` (inside a reservation)."""
-    _check(_libc.mmap(addr, size, PROT_READ | PROT_WRITE,
+    _check(libc.mmap(addr, size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0),
            "mmap")
 
@@ -86,7 +86,7 @@ def map_anonymous_at(addr: int, size: int) -> None:
 def map_anonymous(size: int, *, shared: bool = False) -> int:
     """Fresh zeroed host memory, reserved lazily (MAP_NORESERVE)."""
     flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE
-    return _check(_libc.mmap(None, size, PROT_READ | PROT_WRITE, flags, -1, 0), "mmap")
+    return _check(libc.mmap(None, size, PROT_READ | PROT_WRITE, flags, -1, 0), "mmap")
 
 
 def map_file_into(addr: int, fd: int, size: int, offset: int, *, shared: bool,
@@ -94,23 +94,23 @@ def map_file_into(addr: int, fd: int, size: int, offset: int, *, shared: bool,
     """Replace host memory at `addr` with a mapping of a file (same address)."""
     prot = PROT_READ | (PROT_WRITE if writable else 0)
     flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_FIXED
-    _check(_libc.mmap(addr, size, prot, flags, fd, offset), "mmap of a file")
+    _check(libc.mmap(addr, size, prot, flags, fd, offset), "mmap of a file")
 
 
 def unmap(addr: int, size: int) -> None:
     if size:
-        _libc.munmap(addr, size)
+        libc.munmap(addr, size)
 
 
 def discard(addr: int, size: int) -> None:
     """MADV_DONTNEED: anonymous pages read back as zero, private file pages as the file."""
     if size:
-        _libc.madvise(addr, size, MADV_DONTNEED)
+        libc.madvise(addr, size, MADV_DONTNEED)
 
 
 def move(addr: int, old_size: int, new_size: int) -> int:
     """Grow or shrink host memory, moving it when needed (contents kept)."""
-    return _check(_libc.mremap(addr, old_size, new_size, MREMAP_MAYMOVE, None), "mremap")
+    return _check(libc.mremap(addr, old_size, new_size, MREMAP_MAYMOVE, None), "mremap")
 
 
 def view(addr: int, size: int) -> memoryview:
@@ -134,7 +134,7 @@ def copy_fresh(dst: int, src: int, size: int) -> None:
     lo = (dst + HUGE - 1) & ~(HUGE - 1)
     hi = (dst + size) & ~(HUGE - 1)
     if hi > lo:
-        _libc.madvise(lo, hi - lo, MADV_HUGEPAGE)  # advice: failure changes nothing
+        libc.madvise(lo, hi - lo, MADV_HUGEPAGE)  # advice: failure changes nothing
     ctypes.memmove(dst, src, size)
 
 
@@ -148,7 +148,7 @@ def resident_pages(addr: int, size: int) -> list[tuple[int, int]]:
     if npages == 0:
         return []
     vec = (ctypes.c_ubyte * npages)()
-    if _libc.mincore(addr, npages * PAGE, vec) != 0:
+    if libc.mincore(addr, npages * PAGE, vec) != 0:
         return [(0, size)]
     runs: list[tuple[int, int]] = []
     raw = bytes(vec)

@@ -15,6 +15,7 @@ from shstk.emu.kernel.files import (
     OpenFile,
     StatResult,
 )
+from shstk.emu.kernel.hostmem import libc
 from shstk.emu.kernel.vfs import SHM_GUEST, SHM_SIZE, Node
 from shstk.emu.syscalls.fs_common import path_arg, require_writable, resolve_at
 from shstk.emu.syscalls.util import i32
@@ -148,7 +149,6 @@ TMPFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, EXT4_MAGIC = 0x01021994, 0x9FA0, 0x6
 # struct statfs on x86-64 (asm-generic/statfs.h): 7 longs, f_fsid, f_namelen, f_frsize,
 # f_flags, f_spare[4]: 120 bytes. The host's statfs() fills this whole size.
 _STATFS = struct.Struct("<qqqqqqqiiqqqqqqq")
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _host_fs_type(host: str | int) -> int:
@@ -156,9 +156,9 @@ def _host_fs_type(host: str | int) -> int:
     is a tmpfs to the guest too."""
     buf = ctypes.create_string_buffer(_STATFS.size)
     if isinstance(host, int):
-        rc = _libc.fstatfs(host, buf)
+        rc = libc.fstatfs(host, buf)
     else:
-        rc = _libc.statfs(os.fsencode(host), buf)
+        rc = libc.statfs(os.fsencode(host), buf)
     return int(_STATFS.unpack(buf.raw)[0]) if rc == 0 else EXT4_MAGIC
 
 
