@@ -11,6 +11,7 @@ same result either way. A failure here is ignored: the real load reports it.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -36,6 +37,7 @@ def _package_library(package: str, names: tuple[str, ...],
     return None
 
 
+@functools.cache  # asked at start-up (to preload) and again to load
 def unicorn_library() -> str:
     """The installed `unicorn` package's library, LIBUNICORN_PATH first (as the package
     honours it); the dynamic linker's search as a last resort."""
@@ -43,11 +45,13 @@ def unicorn_library() -> str:
             or UNICORN_NAMES[0])
 
 
+@functools.cache  # asked at start-up (to preload) and again to load
 def capstone_library() -> str | None:
     """The installed `capstone` package's library, or None."""
     return _package_library("capstone", CAPSTONE_NAMES)
 
 
+@functools.cache  # asked at start-up (to preload) and again to load
 def fastpath_library() -> str | None:
     """The built fast path (fastpath.c) beside this file, or None (os.listdir, not
     pathlib: pathlib's import is a few ms of every start-up)."""
