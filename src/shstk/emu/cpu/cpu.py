@@ -39,7 +39,7 @@ from shstk.emu.cpu.faults import (
 )
 from shstk.emu.cpu.interface import FAULTED, RAN_OUT, STOPPED, CetState, RegDump, Region, RunResult
 from shstk.emu.cpu.operands import Operands
-from shstk.emu.cpu.regs import GPRS, REG, RIP, RSP, SYSCALL_REGS
+from shstk.emu.cpu.regs import EFLAGS, GPRS, R11, RCX, REG, RIP, RSP, SYSCALL_REGS
 
 # How Unicorn reports a TLB fill that was refused (newer 2.1.x releases name the access).
 _MMU_ERRORS = ucbind.mmu_errors()
@@ -75,7 +75,7 @@ class Cpu:
         # The address space's VMA table is the page table: every TLB miss is answered
         # from it (see mm.py), so mapping never touches Unicorn's region list.
         self.uc.ctl_set_tlb_mode(X.UC_TLB_VIRTUAL)
-        self._regs = FastRegs(self.uc._uch, (*SYSCALL_REGS, RIP, REG["eflags"]))
+        self._regs = FastRegs(self.uc._uch, (*SYSCALL_REGS, RIP, EFLAGS))
         self.engine: SsEngine = make_engine(engine)
         self.decoder = Decoder()
         self._fault: CpuFault | None = None
@@ -108,7 +108,7 @@ class Cpu:
     def enter_syscall(self) -> list[int]:
         regs = self._regs
         values = regs.read_batch()  # the number, six arguments, RIP, RFLAGS: one call
-        regs.write_two(REG["rcx"], values[7] + 2, REG["r11"], values[8])
+        regs.write_two(RCX, values[7] + 2, R11, values[8])  # as SYSCALL leaves them
         return values[:7]
 
     def dump_regs(self) -> RegDump:
@@ -325,7 +325,7 @@ class Cpu:
         uc = self.uc
         uc.hook_add(X.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         uc.hook_add(X.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
-        self.engine.install_switch_hook(uc, REG["eflags"])  # first: it may catch them
+        self.engine.install_switch_hook(uc, EFLAGS)  # first: it may catch them
         uc.hook_add(X.UC_HOOK_INSN_INVALID, self._on_invalid)
         uc.hook_add(X.UC_HOOK_INTR, self._on_interrupt)
         self.engine.install(uc, self._decode_block, RIP, RSP)

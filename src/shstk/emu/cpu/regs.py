@@ -24,6 +24,9 @@ FP = tuple(X.UC_X86_REG_FP0 + i for i in range(8))
 RIP = REG["rip"]
 RSP = REG["rsp"]
 RAX = REG["rax"]
+RCX = REG["rcx"]
+R11 = REG["r11"]
+EFLAGS = REG["eflags"]
 
 # syscall ABI: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9
 SYSCALL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
